@@ -1,0 +1,132 @@
+"""What the CLI commands do: in-process Dagster runs with a progress bar and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from tqdm import tqdm
+
+from ticket_assets.config import PROJECT_ROOT, RunConfig
+from ticket_assets.export import EXPORT_STEM
+from ticket_assets.llm.ledger import Ledger, summarize
+from ticket_assets.llm.types import CallRecord
+from ticket_assets.orchestration.assets import EXPORT_ASSET
+from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
+from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
+from ticket_assets.plan import batch_index, rows_in_partition, rows_per_language
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The innermost cause of each failed step: our own message, not Dagster's wrapper."""
+    messages = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        text = error.message.strip() if error is not None else "unknown error"
+        messages.append(f"step {event.step_key} failed: {text}")
+    return "\n".join(messages) or "the run failed"
+
+
+def run_pipeline(config: RunConfig) -> int:
+    ledger = Ledger()
+    total = config.rows * len(config.pipeline)
+    bar = tqdm(total=total, unit="ticket-steps", desc="generating", file=sys.stderr)
+
+    def collect(node: str, partitions: Sequence[Partition], records: list[CallRecord]) -> None:
+        ledger.extend(records)
+        done = sum(rows_in_partition(config, lang, batch_index(b)) for lang, b in partitions)
+        bar.set_postfix_str(node)
+        bar.update(done)
+
+    defs = build_definitions(config, ledger_sink=collect)
+    with dg.DagsterInstance.get() as instance:
+        register_batches(instance, config)
+        result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+            instance=instance, tags=full_range_tags(config), raise_on_error=False
+        )
+    bar.close()
+    if not result.success:
+        print(f"error: {_failure_message(result)}", file=sys.stderr)
+        return 1
+    print(summary(config, ledger))
+    return 0
+
+
+def run_export(config: RunConfig) -> int:
+    defs = build_definitions(config)
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            [defs.resolve_assets_def(EXPORT_ASSET)],
+            instance=instance,
+            resources=defs.resources,
+            selection=[EXPORT_ASSET],
+            raise_on_error=False,
+        )
+    if not result.success:
+        print(f"error: {_failure_message(result)}", file=sys.stderr)
+        return 1
+    print(f"exports written to {config.exports_path}")
+    return 0
+
+
+def summary(config: RunConfig, ledger: Ledger) -> str:
+    exported = pd.read_parquet(
+        config.exports_path / f"{EXPORT_STEM}.parquet", columns=["language"]
+    )
+    by_language = exported["language"].value_counts().reindex(list(config.languages), fill_value=0)
+    planned = rows_per_language(config)
+    lines = [
+        f"dataset {config.dataset!r}, mode {config.mode}, {len(exported)} tickets exported",
+        "",
+        "tickets per language (this run's plan in brackets):",
+        *(f"  {code}: {count} ({planned[code]})" for code, count in by_language.items()),
+        "",
+        f"LLM usage by node and model (rates of {config.currency.date}):",
+    ]
+    frame = ledger.frame()
+    usage = summarize(frame, ["node", "model"], config.currency)
+    totals = summarize(frame.assign(run="total"), ["run"], config.currency)
+    lines += ["  " + line for line in usage.to_string(index=False).splitlines()]
+    lines += ["  " + line for line in totals.to_string(index=False).splitlines()]
+    if len(exported) != config.rows:
+        lines += [
+            "",
+            f"note: the export holds {len(exported)} tickets, not {config.rows}: the store keeps "
+            "batches registered by earlier runs or refreshes, and they stay in the dataset.",
+        ]
+    lines += [
+        "",
+        f"Parquet: {config.exports_path / (EXPORT_STEM + '.parquet')}",
+        f"CSV:     {config.exports_path / (EXPORT_STEM + '.csv')}",
+        f"DuckDB:  {config.database_path} (schema {config.dataset})",
+    ]
+    return "\n".join(lines)
+
+
+def run_ui(config: RunConfig, args: argparse.Namespace) -> int:
+    """`dagster dev` on this config, with the configured batches registered beforehand."""
+    with dg.DagsterInstance.get() as instance:
+        register_batches(instance, config)
+    port = str(args.port or os.environ.get("PORT") or 3000)
+    command = [
+        sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+        "-p", port,
+    ]
+    env = {**os.environ, "TICKET_ASSETS_MODE": config.mode}
+    if args.config:
+        env["TICKET_ASSETS_CONFIG"] = str(Path(args.config).resolve())
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGTERM)
+        return process.wait()

@@ -1,0 +1,304 @@
+"""The run configuration: pydantic models, one loader, one-line errors.
+
+`ticket_assets.yaml` holds the base settings plus `modes` (`dev`, `prod`) whose values are
+deep-merged over the base; command-line overrides are merged last. Everything is checked
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "ticket_assets.yaml"
+CONFIG_ENV_VAR = "TICKET_ASSETS_CONFIG"
+MODE_ENV_VAR = "TICKET_ASSETS_MODE"
+
+# Languages the offline provider can write; each has a fixed digit inside ticket ids.
+SUPPORTED_LANGUAGES: dict[str, str] = {
+    "DE": "German",
+    "EN": "English",
+    "ES": "Spanish",
+    "FR": "French",
+    "PT": "Portuguese",
+}
+BUILTIN_NODES = ("topic", "email_draft", "tagging", "paraphrase", "translate", "first_response")
+MODES = ("dev", "prod")
+
+
+class ConfigError(ValueError):
+    """A problem in the run configuration, phrased as one line per problem."""
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown keys with the list of allowed ones (pydantic alone does not list them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if unknown:
+                allowed = ", ".join(cls.model_fields)
+                raise ValueError(f"unknown key {unknown[0]!r}; allowed: {allowed}")
+        return data
+
+
+def _language_code(value: Any) -> str:
+    code = str(value).strip().upper()
+    if code not in SUPPORTED_LANGUAGES:
+        raise ValueError(
+            f"{value!r} is not a supported language; allowed: {', '.join(SUPPORTED_LANGUAGES)}"
+        )
+    return code
+
+
+class ModelConfig(StrictModel):
+    """Which LLM a node calls and how. `model` is `provider/name` as litellm spells it."""
+
+    model: str = "offline"
+    max_tokens: int = Field(default=800, gt=0)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    api_base: str | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0] if "/" in self.model else self.model
+
+
+class CostLimits(StrictModel):
+    """USD thresholds for one LLM call: `warn` logs, `error` fails the step."""
+
+    warn: float = Field(default=0.001, ge=0)
+    error: float = Field(default=0.01, ge=0)
+
+    @model_validator(mode="after")
+    def _warn_below_error(self) -> CostLimits:
+        if self.warn > self.error:
+            raise ValueError(f"warn ({self.warn}) must not exceed error ({self.error})")
+        return self
+
+
+class CurrencyConfig(StrictModel):
+    """Units of each currency per US dollar, as of `date`."""
+
+    date: dt.date = dt.date(2026, 11, 1)
+    rates: dict[str, float] = Field(default_factory=lambda: {"EUR": 0.86})
+
+    @field_validator("rates")
+    @classmethod
+    def _check_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        checked = {}
+        for code, rate in rates.items():
+            if not re.fullmatch(r"[A-Za-z]{3}", code):
+                raise ValueError(f"{code!r} is not a three-letter currency code")
+            if rate <= 0:
+                raise ValueError(f"rate for {code} must be positive, got {rate}")
+            checked[code.upper()] = float(rate)
+        return checked
+
+
+class RunConfig(StrictModel):
+    """Everything a run needs to know. See ticket_assets.yaml for the commented reference."""
+
+    dataset: str = "support_tickets"
+    mode: Literal["dev", "prod"] = "dev"
+    rows: int = Field(default=500, gt=0)
+    batch_size: int = Field(default=50, gt=0, le=9999)
+    languages: dict[str, float] = Field(
+        default_factory=lambda: {"EN": 4.0, "DE": 2.0, "ES": 2.0, "FR": 1.0, "PT": 1.0}
+    )
+    source_language: str = "EN"
+    draft_in_target_language: bool = False
+    timezone: str = "Europe/Berlin"
+    seed: int = 42
+    pipeline: tuple[str, ...] = BUILTIN_NODES
+    models: dict[str, ModelConfig] = Field(default_factory=lambda: {"default": ModelConfig()})
+    cost_limits: CostLimits = CostLimits()
+    currency: CurrencyConfig = CurrencyConfig()
+    data_dir: Path = Path("data")
+    tables_dir: Path = Path("tables")
+    prompts_dir: Path = Path("prompts")
+
+    @field_validator("dataset")
+    @classmethod
+    def _check_dataset(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+            raise ValueError(
+                f"{name!r} is not a valid dataset name; use lower-case letters, digits and _"
+            )
+        return name
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _check_languages(cls, value: Any) -> dict[str, float]:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            value = {code: 1.0 for code in value}
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("must be a non-empty list of language codes or a code: weight map")
+        weights: dict[str, float] = {}
+        for code, weight in value.items():
+            if not isinstance(weight, int | float) or weight <= 0:
+                raise ValueError(f"weight of {code} must be a positive number, got {weight!r}")
+            weights[_language_code(code)] = float(weight)
+        return weights
+
+    @field_validator("source_language", mode="before")
+    @classmethod
+    def _check_source_language(cls, value: Any) -> str:
+        return _language_code(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return name
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _check_pipeline(cls, value: Any) -> tuple[str, ...]:
+        nodes = tuple(str(name).removesuffix("_node") for name in value)
+        for name in nodes:
+            if name not in BUILTIN_NODES:
+                raise ValueError(
+                    f"unknown node {name!r}; allowed: {', '.join(BUILTIN_NODES)}"
+                )
+        if len(set(nodes)) != len(nodes):
+            raise ValueError("a node may appear only once")
+        return nodes
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _check_models(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for name in value:
+                if name != "default" and name not in BUILTIN_NODES:
+                    raise ValueError(
+                        f"unknown key {name!r}; allowed: default, {', '.join(BUILTIN_NODES)}"
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> RunConfig:
+        from ticket_assets.nodes import check_pipeline
+
+        check_pipeline(self)
+        return self
+
+    # --- derived views -------------------------------------------------------------------
+
+    def model_for(self, node: str) -> ModelConfig:
+        """The default model settings with the node's own overrides on top."""
+        default = self.models.get("default", ModelConfig())
+        override = self.models.get(node)
+        if override is None:
+            return default
+        return default.model_copy(update=override.model_dump(exclude_unset=True))
+
+    def with_model(self, model: str | None = None, api_base: str | None = None) -> RunConfig:
+        """The same config with every node's model (and/or API base) replaced."""
+        update = {k: v for k, v in {"model": model, "api_base": api_base}.items() if v}
+        models = {name: entry.model_copy(update=update) for name, entry in self.models.items()}
+        models.setdefault("default", ModelConfig().model_copy(update=update))
+        return self.model_copy(update={"models": models})
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolve(self.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_path / "tickets.duckdb"
+
+    @property
+    def exports_path(self) -> Path:
+        return self.data_path / "exports"
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "languages":
+            merged[key] = _deep_merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {location}: {message}" if location else f"{source}: {message}")
+    return "\n".join(lines)
+
+
+def build_config(
+    raw: Mapping[str, Any],
+    *,
+    mode: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    source: str = "config",
+) -> RunConfig:
+    """Validate a raw mapping: base, then the chosen mode's profile, then overrides."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    base = dict(raw)
+    profiles = base.pop("modes", None) or {}
+    if not isinstance(profiles, Mapping) or set(profiles) - set(MODES):
+        unknown = sorted(set(profiles) - set(MODES)) if isinstance(profiles, Mapping) else profiles
+        raise ConfigError(f"{source}: modes: unknown mode {unknown}; allowed: {', '.join(MODES)}")
+    chosen = mode or os.environ.get(MODE_ENV_VAR) or base.get("mode") or "dev"
+    if chosen not in MODES:
+        raise ConfigError(f"{source}: mode: {chosen!r} is not a mode; allowed: {', '.join(MODES)}")
+    profile = profiles.get(chosen) or {}
+    if not isinstance(profile, Mapping):
+        raise ConfigError(f"{source}: modes.{chosen}: expected a mapping of settings")
+    if "modes" in profile or "mode" in profile:
+        raise ConfigError(f"{source}: modes.{chosen}: a mode profile cannot set mode or modes")
+    merged = _deep_merge(base, profile)
+    merged = _deep_merge(merged, {key: v for key, v in (overrides or {}).items() if v is not None})
+    merged["mode"] = chosen
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, source)) from None
+
+
+def load_config(
+    path: Path | str | None = None,
+    *,
+    mode: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Load `ticket_assets.yaml` (or `$TICKET_ASSETS_CONFIG`, or `path`) and validate it."""
+    config_path = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{config_path}: cannot read config: {error.strerror}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{config_path}: not valid YAML: {error}".splitlines()[0]) from None
+    return build_config(raw, mode=mode, overrides=overrides, source=str(config_path.name))

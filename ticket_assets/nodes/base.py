@@ -1,0 +1,166 @@
+"""The node contract: a node reads some ticket columns and writes others, frame in, frame out.
+
+Most nodes ask an LLM one question per ticket: `PromptNode` renders the node's prompt from
+`prompts/<node>.yaml` for each row, sends the batch through the LLM facade and turns the
+validated answers into columns. Nodes know nothing about Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+import pandas as pd
+import yaml
+from pydantic import BaseModel
+
+from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError, RunConfig
+from ticket_assets.llm.client import LLMClient
+from ticket_assets.llm.types import LLMRequest
+from ticket_assets.tables import Tables
+
+# Columns every frame carries from the start: the partition plan makes them.
+PLAN_COLUMNS = ("ticket_id", "language", "batch")
+
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A node's system and user templates; `version` is a hash of the file."""
+
+    node: str
+    version: str
+    system: jinja2.Template
+    user: jinja2.Template
+
+    def render(self, variables: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
+        try:
+            return (
+                {"role": "system", "content": self.system.render(variables)},
+                {"role": "user", "content": self.user.render(variables)},
+            )
+        except jinja2.UndefinedError as error:
+            raise ConfigError(f"prompts/{self.node}.yaml: {error.message}") from None
+
+
+def load_prompt(prompts_dir: Path, node: str) -> Prompt:
+    """Read `prompts/<node>.yaml` now (so edits apply to the next run) and compile it once."""
+    path = prompts_dir / f"{node}.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise ConfigError(f"{path}: prompt file missing for node {node!r}") from None
+    return _compile_prompt(str(path), node, text)
+
+
+@cache
+def _compile_prompt(path: str, node: str, text: str) -> Prompt:
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(spec, dict) or not {"system", "user"} <= set(spec):
+        raise ConfigError(f"{path}: needs keys 'system' and 'user' (Jinja templates)")
+    try:
+        system, user = _JINJA.from_string(spec["system"]), _JINJA.from_string(spec["user"])
+    except jinja2.TemplateSyntaxError as error:
+        raise ConfigError(f"{path}: line {error.lineno}: {error.message}") from None
+    version = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return Prompt(node, version, system, user)
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """What a node may use besides its input frame."""
+
+    config: RunConfig
+    tables: Tables
+    llm: LLMClient
+
+    def prompt(self, node: str) -> Prompt:
+        return load_prompt(self.config.resolve(self.config.prompts_dir), node)
+
+    def text_language(self, node: str, target: str) -> str:
+        """The language subject and body are in when `node` runs: translated already or not."""
+        pipeline = self.config.pipeline
+        if "translate" in pipeline and pipeline.index("translate") < pipeline.index(node):
+            return target
+        return self.draft_language(target)
+
+    def draft_language(self, target: str) -> str:
+        return target if self.config.draft_in_target_language else self.config.source_language
+
+
+def language_name(code: str) -> str:
+    return SUPPORTED_LANGUAGES[code]
+
+
+class Node:
+    """A step of the pipeline. Subclasses set the class attributes and implement `run`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]]
+    writes: ClassVar[tuple[str, ...]]
+
+    def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+class PromptNode(Node):
+    """One LLM question per ticket; the fields of `output_model` become columns."""
+
+    output_model: ClassVar[type[BaseModel]]
+
+    def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        """Values the prompt needs beyond the row's own columns."""
+        return {}
+
+    def needs_call(self, row: Mapping[str, Any], ctx: NodeContext) -> bool:
+        return True
+
+    def validation_context(self, ctx: NodeContext) -> dict[str, Any]:
+        return {}
+
+    def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+        prompt = ctx.prompt(self.name)
+        records = frame.to_dict("records")
+        validation = self.validation_context(ctx)
+        requests: list[LLMRequest] = []
+        positions: list[int] = []
+        for position, row in enumerate(records):
+            if not self.needs_call(row, ctx):
+                continue
+            variables = {**row, **self.extra_variables(row, ctx)}
+            requests.append(
+                LLMRequest(
+                    node=self.name,
+                    key=row["ticket_id"],
+                    messages=prompt.render(variables),
+                    variables=variables,
+                    output_model=self.output_model,
+                    prompt_version=prompt.version,
+                    validation_context=validation,
+                )
+            )
+            positions.append(position)
+        answers = ctx.llm.complete(self.name, requests)
+        # Rows that needed no call keep their current values (e.g. translate into the same language).
+        answer_columns = list(self.output_model.model_fields)
+        written = [{c: row.get(c) for c in answer_columns} for row in records]
+        for position, answer in zip(positions, answers, strict=True):
+            written[position] = answer.model_dump()
+        result = frame.copy()
+        for column in answer_columns:
+            result[column] = [values[column] for values in written]
+        return result
+
+
+def missing_columns(frame: pd.DataFrame, needed: Sequence[str]) -> list[str]:
+    return [column for column in needed if column not in frame.columns]

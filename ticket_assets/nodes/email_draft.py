@@ -1,0 +1,25 @@
+"""email_draft: writes the customer's e-mail (subject and body) in the drafting language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
+from ticket_assets.nodes.outputs import EmailAnswer
+from ticket_assets.nodes.topic import SAMPLED_COLUMNS
+
+
+class EmailDraftNode(PromptNode):
+    name = "email_draft"
+    description = (
+        "Drafts the customer's support e-mail (subject and body) from the sampled labels and "
+        "topic, in the source language (or directly in the target language if configured)."
+    )
+    reads = ("ticket_id", "language", *SAMPLED_COLUMNS, "topic")
+    writes = ("subject", "body")
+    output_model = EmailAnswer
+
+    def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        draft = ctx.draft_language(row["language"])
+        return {"draft_language": draft, "draft_language_name": language_name(draft)}

@@ -1,0 +1,35 @@
+"""first_response: the support agent's first reply, in the ticket's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
+from ticket_assets.nodes.outputs import FirstResponseAnswer
+
+
+class FirstResponseNode(PromptNode):
+    name = "first_response"
+    description = (
+        "Writes the support agent's first reply to the ticket, in the ticket's language, with "
+        "concrete next steps for its queue and type."
+    )
+    reads = (
+        "ticket_id",
+        "language",
+        "subject",
+        "body",
+        "type",
+        "queue",
+        "priority",
+        "topic",
+        "product",
+        "customer_name",
+        "agent_name",
+    )
+    writes = ("first_response",)
+    output_model = FirstResponseAnswer
+
+    def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        return {"language_name": language_name(row["language"])}

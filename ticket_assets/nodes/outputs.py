@@ -1,0 +1,63 @@
+"""Pydantic models of node answers: what a valid LLM answer looks like, checked field by field."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+
+_LEAKS = re.compile(r"\{\{|\}\}|\{%|%\}|\{[A-Za-z_]\w*\}|\[[A-Z_]{2,}\]|<[a-z_]+>|```")
+MIN_TAGS = 4
+MAX_TAGS = 8
+
+
+def _clean_text(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    leak = _LEAKS.search(text)
+    if leak:
+        raise ValueError(f"contains template or markup residue {leak.group(0)!r}")
+    return text
+
+
+CleanText = Annotated[str, AfterValidator(_clean_text)]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class TopicAnswer(Answer):
+    topic: CleanText
+
+
+class EmailAnswer(Answer):
+    subject: CleanText
+    body: CleanText
+
+
+class TagsAnswer(Answer):
+    tags: list[str]
+
+    @field_validator("tags")
+    @classmethod
+    def _canonical_tags(cls, tags: list[str], info: ValidationInfo) -> list[str]:
+        vocabulary: dict[str, str] = (info.context or {}).get("tag_vocabulary", {})
+        canonical: list[str] = []
+        for tag in tags:
+            known = vocabulary.get(tag.strip().casefold()) if vocabulary else tag.strip()
+            if known is None:
+                raise ValueError(f"tag {tag!r} is not in the tag vocabulary (tables/)")
+            if known not in canonical:
+                canonical.append(known)
+        if not MIN_TAGS <= len(canonical) <= MAX_TAGS:
+            raise ValueError(
+                f"needs {MIN_TAGS}-{MAX_TAGS} distinct tags, got {len(canonical)}"
+            )
+        return canonical
+
+
+class FirstResponseAnswer(Answer):
+    first_response: CleanText

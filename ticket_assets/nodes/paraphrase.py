@@ -1,0 +1,24 @@
+"""paraphrase: rewords subject and body, same meaning, same language, other phrasing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
+from ticket_assets.nodes.outputs import EmailAnswer
+
+
+class ParaphraseNode(PromptNode):
+    name = "paraphrase"
+    description = (
+        "Rewords subject and body in the language they are written in, keeping meaning, "
+        "product names, numbers and names, for more varied training text."
+    )
+    reads = ("ticket_id", "language", "subject", "body", "tone")
+    writes = ("subject", "body")
+    output_model = EmailAnswer
+
+    def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        text_language = ctx.text_language(self.name, row["language"])
+        return {"text_language": text_language, "text_language_name": language_name(text_language)}

@@ -1,0 +1,32 @@
+"""translate: renders subject and body in the ticket's language; free where already there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
+from ticket_assets.nodes.outputs import EmailAnswer
+
+
+class TranslateNode(PromptNode):
+    name = "translate"
+    description = (
+        "Translates subject and body from the drafting language into the partition's language; "
+        "rows already in that language pass through without an LLM call."
+    )
+    reads = ("ticket_id", "language", "subject", "body")
+    writes = ("subject", "body")
+    output_model = EmailAnswer
+
+    def needs_call(self, row: Mapping[str, Any], ctx: NodeContext) -> bool:
+        return ctx.text_language(self.name, row["language"]) != row["language"]
+
+    def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        source = ctx.text_language(self.name, row["language"])
+        return {
+            "source_language": source,
+            "source_language_name": language_name(source),
+            "target_language": row["language"],
+            "target_language_name": language_name(row["language"]),
+        }

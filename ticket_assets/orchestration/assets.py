@@ -1,0 +1,168 @@
+"""The asset factory: one partitioned asset per configured node, chained in pipeline order,
+plus the unpartitioned export. Assets only wire nodes to storage; the work is in nodes/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ticket_assets.config import RunConfig
+from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, write_exports
+from ticket_assets.llm.client import LLMClient
+from ticket_assets.llm.types import CallRecord
+from ticket_assets.nodes import NODES, NodeContext
+from ticket_assets.orchestration.metadata import node_metadata, preview
+from ticket_assets.orchestration.partitions import (
+    Partition,
+    batch_partitions_name,
+    split_keys,
+    ticket_partitions,
+)
+from ticket_assets.orchestration.store import TicketStore
+from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
+from ticket_assets.schema import ticket_schema, validate_or_raise
+from ticket_assets.tables import Tables
+
+NODE_GROUP = "tickets"
+EXPORT_ASSET = "tickets_export"
+OWNERS = ["team:data-ml"]
+
+# Called with each step's ledger records and partitions; the CLI sums them for its summary.
+LedgerSink = Callable[[str, Sequence[Partition], list[CallRecord]], None]
+
+
+@cache
+def load_tables(directory: Path) -> Tables:
+    return Tables.load(directory)
+
+
+def tables_for(config: RunConfig) -> Tables:
+    return load_tables(config.resolve(config.tables_dir))
+
+
+def store_for(config: RunConfig) -> TicketStore:
+    return TicketStore(config.database_path, config.dataset)
+
+
+def _require_upstream_rows(
+    config: RunConfig, upstream: str, frame: pd.DataFrame, partitions: Sequence[Partition]
+) -> None:
+    present = set(zip(frame["language"], frame["batch"], strict=True)) if len(frame) else set()
+    missing = [
+        f"{batch}|{language}"
+        for language, batch in partitions
+        if (language, batch) not in present
+        and rows_in_partition(config, language, batch_index(batch)) > 0
+    ]
+    if missing:
+        raise dg.Failure(
+            f"asset {upstream!r} has no rows for partitions {', '.join(missing[:5])}"
+            f"{' …' if len(missing) > 5 else ''}; materialize {upstream!r} for them first"
+        )
+
+
+def _run_node(
+    context: dg.AssetExecutionContext,
+    config: RunConfig,
+    node_name: str,
+    frame: pd.DataFrame,
+    partitions: Sequence[Partition],
+    ledger_sink: LedgerSink | None,
+) -> dg.Output[pd.DataFrame]:
+    tables = tables_for(config)
+    client = LLMClient(config, tables, logger=context.log)
+    result = NODES[node_name].run(frame, NodeContext(config, tables, client))
+    schema = ticket_schema(config, tables, result.columns)
+    validate_or_raise(schema, result, f"node {node_name}")
+    records = client.ledger.records
+    if ledger_sink is not None:
+        ledger_sink(node_name, partitions, records)
+    model = config.model_for(node_name).model
+    return dg.Output(result, metadata=node_metadata(result, records, config, model))
+
+
+def node_asset(
+    config: RunConfig, node_name: str, upstream: str | None, ledger_sink: LedgerSink | None
+) -> dg.AssetsDefinition:
+    """The asset of `node_name`, reading the asset of the node before it (`upstream`)."""
+    node = NODES[node_name]
+    model = config.model_for(node_name)
+    decorator = dg.asset(
+        name=node_name,
+        partitions_def=ticket_partitions(config),
+        ins={"previous": dg.AssetIn(key=upstream)} if upstream else None,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description=f"{node.description}\n\nReads: {', '.join(node.reads)}. "
+        f"Writes: {', '.join(node.writes)}. Model: {model.model}.",
+        group_name=NODE_GROUP,
+        owners=OWNERS,
+        kinds={"python", "duckdb"},
+        tags={"llm_provider": model.provider},
+    )
+
+    if upstream is None:
+
+        @decorator
+        def _root(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+            partitions = split_keys(context.partition_keys)
+            code = store_for(config).dataset_code(config.dataset)
+            frame = plan_frame(config, partitions, code)
+            return _run_node(context, config, node_name, frame, partitions, ledger_sink)
+
+        return _root
+
+    @decorator
+    def _chained(
+        context: dg.AssetExecutionContext, previous: pd.DataFrame
+    ) -> dg.Output[pd.DataFrame]:
+        partitions = split_keys(context.partition_keys)
+        _require_upstream_rows(config, upstream, previous, partitions)
+        return _run_node(context, config, node_name, previous, partitions, ledger_sink)
+
+    return _chained
+
+
+def dataset_rows(context: dg.AssetExecutionContext, config: RunConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that make up the dataset now: configured languages, registered batches."""
+    batches = set(context.instance.get_dynamic_partitions(batch_partitions_name(config)))
+    keep = frame["language"].isin(list(config.languages)) & frame["batch"].isin(batches)
+    return frame[keep].sort_values("ticket_id").reset_index(drop=True)
+
+
+def export_asset(config: RunConfig) -> dg.AssetsDefinition:
+    last = config.pipeline[-1]
+
+    @dg.asset(
+        name=EXPORT_ASSET,
+        ins={"tickets": dg.AssetIn(key=last)},
+        description=(
+            f"The finished tickets as {config.exports_path}/tickets.parquet and tickets.csv "
+            f"(columns {', '.join(EXPORT_COLUMNS)}, then extras); tags are a list in Parquet and "
+            "comma-joined in CSV. Written atomically."
+        ),
+        group_name="export",
+        owners=OWNERS,
+        kinds={"parquet", "csv"},
+    )
+    def _export(context: dg.AssetExecutionContext, tickets: pd.DataFrame) -> dg.MaterializeResult:
+        rows = dataset_rows(context, config, tickets)
+        tables = tables_for(config)
+        validate_or_raise(ticket_schema(config, tables, rows.columns), rows, "export")
+        paths = write_exports(rows, config.exports_path)
+        metadata: dict[str, object] = {
+            "dagster/row_count": len(rows),
+            "parquet_path": dg.MetadataValue.path(str(paths.parquet)),
+            "csv_path": dg.MetadataValue.path(str(paths.csv)),
+            "preview": dg.MetadataValue.md(preview(rows[[c for c in EXPORT_COLUMNS if c in rows]])),
+        }
+        for column, counts in distribution_tables(rows).items():
+            metadata[f"rows_by_{column}"] = dg.MetadataValue.md(counts.to_markdown(index=False))
+            for value, count in zip(counts[column], counts["rows"], strict=True):
+                metadata[f"rows/{column}/{value}"] = int(count)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _export

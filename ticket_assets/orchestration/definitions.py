@@ -1,0 +1,58 @@
+"""Builds the Dagster Definitions for one run configuration."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ticket_assets.config import RunConfig
+from ticket_assets.orchestration.assets import (
+    EXPORT_ASSET,
+    NODE_GROUP,
+    LedgerSink,
+    export_asset,
+    node_asset,
+)
+from ticket_assets.orchestration.checks import schema_check
+from ticket_assets.orchestration.io_manager import DuckDBPartitionIOManager
+from ticket_assets.orchestration.partitions import register_batches
+
+FULL_JOB = "all_tickets"
+
+
+def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) -> dg.Definitions:
+    nodes = list(config.pipeline)
+    assets = [
+        node_asset(config, name, nodes[i - 1] if i else None, ledger_sink)
+        for i, name in enumerate(nodes)
+    ]
+    assets.append(export_asset(config))
+    checks = [schema_check(config, name) for name in nodes]
+
+    @dg.sensor(
+        name="register_configured_batches",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Adds the batches the config plans as partitions, so they can be backfilled.",
+    )
+    def _register(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        added = register_batches(context.instance, config)
+        return dg.SkipReason(f"added batches {added}" if added else "all batches registered")
+
+    full_job = dg.define_asset_job(
+        FULL_JOB,
+        selection=dg.AssetSelection.groups(NODE_GROUP) | dg.AssetSelection.assets(EXPORT_ASSET),
+        description="Every node for the selected partitions, then the export.",
+        tags={"mode": config.mode, "dataset": config.dataset},
+    )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[full_job],
+        sensors=[_register],
+        resources={
+            "io_manager": DuckDBPartitionIOManager(
+                database=str(config.database_path), schema_name=config.dataset
+            )
+        },
+        executor=dg.in_process_executor,
+    )
