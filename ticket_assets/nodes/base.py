@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jinja2
 import pandas as pd
@@ -20,9 +20,11 @@ import yaml
 from pydantic import BaseModel
 
 from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError, RunConfig
-from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.types import LLMRequest
-from ticket_assets.tables import Tables
+
+if TYPE_CHECKING:
+    from ticket_assets.llm.client import LLMClient
+    from ticket_assets.tables import Tables
 
 # Columns every frame carries from the start: the partition plan makes them.
 PLAN_COLUMNS = ("ticket_id", "language", "batch")
