@@ -62,14 +62,10 @@ def run_pipeline(config: RunConfig) -> int:
 
 
 def run_export(config: RunConfig) -> int:
-    defs = build_definitions(config)
+    job = build_definitions(config).resolve_job_def(FULL_JOB)
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            [defs.resolve_assets_def(EXPORT_ASSET)],
-            instance=instance,
-            resources=defs.resources,
-            selection=[EXPORT_ASSET],
-            raise_on_error=False,
+        result = job.execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey(EXPORT_ASSET)], raise_on_error=False
         )
     if not result.success:
         print(f"error: {_failure_message(result)}", file=sys.stderr)

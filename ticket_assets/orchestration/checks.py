@@ -2,8 +2,6 @@
 counts and sample rows as metadata. (Node outputs are also validated before they are
 written, so a failing check points at rows written by an older configuration.)"""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ticket_assets.config import RunConfig

@@ -1,7 +1,5 @@
 """Builds the Dagster Definitions for one run configuration."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ticket_assets.config import RunConfig

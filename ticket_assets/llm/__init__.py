@@ -1,0 +1,1 @@
+"""The LLM layer: one facade (client) over the offline provider and litellm."""

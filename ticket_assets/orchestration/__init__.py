@@ -1,0 +1,1 @@
+"""Dagster wiring: partitions, the DuckDB store and I/O manager, assets, checks, Definitions."""

@@ -1,0 +1,173 @@
+"""An OpenAI-compatible chat-completions server on 127.0.0.1 for tests: real HTTP, answers
+built from the request, token usage reported, and faults injected on demand."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# Text the fake writes per language; enough for the schema and the language detector.
+_TEXT = {
+    "English": (
+        "Printer keeps dropping off the network",
+        "Hello support team, since Monday our office printer disconnects from the network "
+        "several times a day. We restarted it and reinstalled the driver, without success. "
+        "Could you please help us? Best regards, Alex",
+        "Hello, thank you for your message. We are checking the printer logs and will get back "
+        "to you within one business day. Kind regards, Sam",
+    ),
+    "German": (
+        "Drucker verliert ständig die Netzwerkverbindung",
+        "Sehr geehrtes Support-Team, seit Montag trennt sich unser Bürodrucker mehrmals am Tag "
+        "vom Netzwerk. Wir haben ihn neu gestartet und den Treiber neu installiert, leider ohne "
+        "Erfolg. Könnten Sie uns bitte helfen? Mit freundlichen Grüßen, Alex",
+        "Guten Tag, vielen Dank für Ihre Nachricht. Wir prüfen die Protokolle des Druckers und "
+        "melden uns innerhalb eines Werktages. Mit freundlichen Grüßen, Sam",
+    ),
+    "Spanish": (
+        "La impresora se desconecta de la red",
+        "Hola, equipo de soporte: desde el lunes nuestra impresora de la oficina se desconecta "
+        "de la red varias veces al día. La hemos reiniciado y reinstalado el controlador, sin "
+        "éxito. ¿Podrían ayudarnos, por favor? Saludos cordiales, Alex",
+        "Hola, gracias por su mensaje. Estamos revisando los registros de la impresora y le "
+        "responderemos en un día hábil. Saludos cordiales, Sam",
+    ),
+    "French": (
+        "L'imprimante se déconnecte du réseau",
+        "Bonjour, depuis lundi notre imprimante de bureau se déconnecte du réseau plusieurs fois "
+        "par jour. Nous l'avons redémarrée et avons réinstallé le pilote, sans succès. Pourriez-"
+        "vous nous aider, s'il vous plaît ? Cordialement, Alex",
+        "Bonjour, merci pour votre message. Nous vérifions les journaux de l'imprimante et vous "
+        "répondrons sous un jour ouvré. Cordialement, Sam",
+    ),
+    "Portuguese": (
+        "A impressora desliga-se da rede",
+        "Olá, equipa de suporte, desde segunda-feira a impressora do escritório desliga-se da "
+        "rede várias vezes por dia. Já a reiniciámos e reinstalámos o controlador, sem sucesso. "
+        "Podem ajudar-nos, por favor? Com os melhores cumprimentos, Alex",
+        "Olá, obrigado pela sua mensagem. Estamos a verificar os registos da impressora e "
+        "responderemos dentro de um dia útil. Com os melhores cumprimentos, Sam",
+    ),
+}
+_LANGUAGE_HINT = re.compile(r"(?:in|into) (English|German|Spanish|French|Portuguese)\b")
+
+
+@dataclass
+class FakeLLMState:
+    """What the server does and what it saw; tests change `faults` and read the counters."""
+
+    latency_s: float = 0.0
+    faults: list[str] = field(default_factory=list)  # consumed one per request: "429", "500", ...
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    authorization: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            return self.faults.pop(0) if self.faults else None
+
+
+def _answer(messages: list[dict[str, str]]) -> dict[str, Any]:
+    system = messages[0]["content"]
+    text = "\n".join(m["content"] for m in messages)
+    hint = _LANGUAGE_HINT.findall(system)
+    language = hint[-1] if hint else "English"
+    subject, body, reply = _TEXT[language]
+    if '"TopicAnswer"' in system:
+        return {"topic": "Printer keeps dropping off the network"}
+    if '"TagsAnswer"' in system:
+        vocabulary = re.search(r"spelled exactly as listed:\n(.*)", text)
+        tags = vocabulary.group(1).split(", ")[:5] if vocabulary else []
+        return {"tags": tags}
+    if '"FirstResponseAnswer"' in system:
+        return {"first_response": reply}
+    return {"subject": subject, "body": body}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        return
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with state.lock:
+            state.authorization.append(self.headers.get("Authorization", ""))
+        time.sleep(state.latency_s)
+        fault = state.next_fault()
+        if fault == "429":
+            self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
+            return
+        if fault == "500":
+            self._send(500, {"error": {"message": "internal error"}})
+            return
+        content = json.dumps(_answer(request["messages"]), ensure_ascii=False)
+        if fault == "malformed":
+            content = content[: len(content) // 2]
+        prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4
+        completion_tokens = len(content) // 4
+        with state.lock:
+            state.calls += 1
+            state.prompt_tokens += prompt_tokens
+            state.completion_tokens += completion_tokens
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{state.calls}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: FakeLLMState
+
+
+@contextmanager
+def fake_llm_server(state: FakeLLMState | None = None) -> Iterator[tuple[str, FakeLLMState]]:
+    """Yields (base URL ending in /v1, state); the server stops when the block ends."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.state = state or FakeLLMState()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", server.state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,79 @@
+"""The command line on small runs: offline, against a local OpenAI-compatible server, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ticket_assets.__main__ import main
+from ticket_assets_tests.fake_llm_server import fake_llm_server
+
+CANARY_KEY = "sk-canary-7f3d9e21b4c8a6d0"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return tmp_path / "data"
+
+
+def test_offline_run_exports_and_summarizes(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "--rows", "30", "--languages", "de,EN", "--data-dir", str(data_dir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    frame = pd.read_parquet(data_dir / "exports" / "tickets.parquet")
+    assert len(frame) == 30
+    assert set(frame["language"]) == {"DE", "EN"}
+    assert "tickets per language" in out
+    assert "  DE: 15 (15)" in out
+    assert "email_draft" in out and "offline" in out
+    assert "cost_eur" in out
+    assert str(data_dir / "exports" / "tickets.csv") in out
+
+
+def test_export_command_rewrites_files(data_dir: Path) -> None:
+    assert main(["run", "--rows", "10", "--languages", "FR", "--data-dir", str(data_dir)]) == 0
+    parquet = data_dir / "exports" / "tickets.parquet"
+    parquet.unlink()
+    assert main(["export", "--rows", "10", "--languages", "FR", "--data-dir", str(data_dir)]) == 0
+    assert len(pd.read_parquet(parquet)) == 10
+
+
+def test_config_error_is_one_line_and_exit_2(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "--languages", "de,xx", "--data-dir", str(data_dir)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert "'xx' is not a supported language; allowed: DE, EN, ES, FR, PT" in err
+    assert "Traceback" not in err
+
+
+def test_remote_model_through_litellm_against_local_server(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
+    with fake_llm_server() as (url, state):
+        code = main(
+            [
+                "run", "--rows", "10", "--languages", "de,en", "--data-dir", str(data_dir),
+                "--model", "openai/gpt-4o-mini", "--api-base", url,
+            ]
+        )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    frame = pd.read_parquet(data_dir / "exports" / "tickets.parquet")
+    assert len(frame) == 10
+    # Every request carried the key from the environment, and nothing else saw it.
+    assert state.calls > 0 and all(a == f"Bearer {CANARY_KEY}" for a in state.authorization)
+    assert f"{state.prompt_tokens}" in out.replace(",", "")
+    # Data, exports and the Dagster instance (event log, run storage) live under tmp_path.
+    for path in data_dir.parent.rglob("*"):
+        if path.is_file():
+            assert CANARY_KEY.encode() not in path.read_bytes(), path
+    assert CANARY_KEY not in out + err

@@ -1,0 +1,117 @@
+"""The Dagster layer: partitioned materializations into DuckDB, checks, export, reruns."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ticket_assets.config import RunConfig
+from ticket_assets.export import EXPORT_COLUMNS
+from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
+from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
+from ticket_assets.orchestration.partitions import (
+    full_range_tags,
+    partition_key,
+    register_batches,
+)
+
+
+def _materialize_partition(
+    config: RunConfig, instance: dg.DagsterInstance, language: str, batch: str, selection: list[str]
+) -> dg.ExecuteInProcessResult:
+    job = build_definitions(config).resolve_job_def(FULL_JOB)
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key(language, batch),
+        asset_selection=[dg.AssetKey(name) for name in selection],
+    )
+
+
+def test_definitions_load_with_six_node_assets_checks_and_export(small_config: RunConfig) -> None:
+    defs = build_definitions(small_config)
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {*small_config.pipeline, EXPORT_ASSET}
+    assert len(list(graph.asset_check_keys)) == len(small_config.pipeline)
+    translate = defs.resolve_assets_def("translate")
+    assert isinstance(translate.partitions_def, dg.MultiPartitionsDefinition)
+    assert translate.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_two_partitions_materialize_into_duckdb(
+    small_config: RunConfig, instance: dg.DagsterInstance
+) -> None:
+    register_batches(instance, small_config)
+    results = {
+        language: _materialize_partition(
+            small_config, instance, language, "b0000", list(small_config.pipeline)
+        )
+        for language in ("DE", "EN")
+    }
+    assert all(result.success for result in results.values())
+    tickets = store_for(small_config).read_table("first_response")
+    assert sorted(tickets["language"].unique()) == ["DE", "EN"]
+    assert set(tickets["batch"]) == {"b0000"}
+    assert len(tickets) == 12
+    assert tickets["ticket_id"].is_unique
+    translate_de = results["DE"].asset_materializations_for_node("translate")[0].metadata
+    assert translate_de["dagster/row_count"].value == 6
+    assert translate_de["llm/calls"].value == 6  # EN drafts, DE target: one translation each
+    assert "llm/cost_eur" in translate_de
+    assert "preview" in translate_de
+    translate_en = results["EN"].asset_materializations_for_node("translate")[0].metadata
+    assert translate_en["llm/calls"].value == 0  # already in English: no call
+    checks = results["EN"].get_asset_check_evaluations()
+    assert len(checks) == len(small_config.pipeline)
+    assert all(check.passed for check in checks)
+
+
+def test_rematerializing_translate_rewrites_only_its_partition(
+    small_config: RunConfig, instance: dg.DagsterInstance
+) -> None:
+    register_batches(instance, small_config)
+    defs = build_definitions(small_config)
+    result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+        instance=instance, tags=full_range_tags(small_config)
+    )
+    assert result.success
+    store = store_for(small_config)
+    before = {name: store.read_table(name) for name in small_config.pipeline}
+    rerun = _materialize_partition(small_config, instance, "DE", "b0001", ["translate"])
+    assert rerun.success
+    materialized = {m.asset_key.to_user_string() for m in rerun.get_asset_materialization_events()}
+    assert materialized == {"translate"}
+    after = {name: store.read_table(name) for name in small_config.pipeline}
+    for name in small_config.pipeline:
+        pd.testing.assert_frame_equal(before[name], after[name])
+
+
+def test_full_run_exports_parquet_and_csv(
+    small_config: RunConfig, instance: dg.DagsterInstance
+) -> None:
+    register_batches(instance, small_config)
+    defs = build_definitions(small_config)
+    result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+        instance=instance, tags=full_range_tags(small_config)
+    )
+    assert result.success
+    steps = {event.step_key for event in result.all_node_events if event.is_step_success}
+    # One step per asset and per check, however many partitions the run covers.
+    assert steps == {
+        *small_config.pipeline,
+        *(f"{name}_ticket_schema" for name in small_config.pipeline),
+        EXPORT_ASSET,
+    }
+    parquet = pq.read_table(small_config.exports_path / "tickets.parquet")
+    assert parquet.column_names[: len(EXPORT_COLUMNS)] == list(EXPORT_COLUMNS)
+    assert str(parquet.schema.field("tags").type) == "list<element: string>"
+    frame = parquet.to_pandas()
+    assert len(frame) == 24
+    csv = pd.read_csv(small_config.exports_path / "tickets.csv", dtype=str)
+    assert list(csv.columns[: len(EXPORT_COLUMNS)]) == list(EXPORT_COLUMNS)
+    assert csv["ticket_id"].tolist() == frame["ticket_id"].tolist()
+    assert csv["tags"].tolist() == [",".join(tags) for tags in frame["tags"]]
+    export_meta = result.asset_materializations_for_node(EXPORT_ASSET)[0].metadata
+    assert export_meta["rows/language/DE"].value + export_meta["rows/language/EN"].value == 24
+    assert not list(small_config.exports_path.glob("*.tmp"))
