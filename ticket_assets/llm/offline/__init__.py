@@ -1,0 +1,112 @@
+"""The built-in `offline` LLM provider: no key, no network, deterministic for a seed.
+
+Given a node and the row's variables it returns the JSON answer a real model would give,
+composed from the randomization tables and the multilingual phrase banks in
+tables/offline/. All randomness comes from generators seeded with a blake2b digest of
+(seed, node, ticket id, inputs), so answers are stable across processes and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ticket_assets.llm.offline.bank import load_phrase_books
+from ticket_assets.llm.offline.email import EmailWriter
+from ticket_assets.llm.offline.inputs import column, language
+from ticket_assets.llm.offline.reply import write_reply
+from ticket_assets.llm.offline.rng import stable_rng
+from ticket_assets.llm.offline.tagging import Tagger
+from ticket_assets.tables import Tables, Weighted
+
+__all__ = ["OfflineProvider"]
+
+Responder = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+class OfflineProvider:
+    """Answers the built-in nodes from the tables; raises TablesError for unusable banks."""
+
+    def __init__(self, tables: Tables, seed: int) -> None:
+        self._tables = tables
+        self._seed = seed
+        self._email = EmailWriter(tables, load_phrase_books(tables), seed)
+        self._tagger = Tagger(tables, seed)
+        self._responders: dict[str, Responder] = {
+            "topic": self._topic,
+            "email_draft": self._email_draft,
+            "tagging": self._tagging,
+            "paraphrase": self._paraphrase,
+            "translate": self._translate,
+            "first_response": self._first_response,
+        }
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self._responders)
+
+    def respond(self, node: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON answer for one call; deterministic in (seed, node, ticket_id, inputs)."""
+        responder = self._responders.get(node)
+        if responder is None:
+            raise ValueError(f"offline provider has no responder for node {node!r}")
+        return responder(variables)
+
+    def _topic(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        tables = self._tables
+        type_, queue, product = (column(variables, name) for name in ("type", "queue", "product"))
+        allowed = [str(topic) for topic in variables.get("allowed_topics") or ()]
+        allowed = allowed or list(tables.topics_for(queue, type_))
+        # Prefer topics that fit the product (no "wrong item delivered" for a cloud service).
+        kinds = set(known.kinds) if (known := tables.products.get(product)) else set()
+        fitting = [
+            name
+            for name in allowed
+            if (topic := tables.topics.get(name)) is None
+            or not topic.product_kinds
+            or not kinds
+            or kinds.intersection(topic.product_kinds)
+        ] or allowed
+        rng = stable_rng(
+            self._seed,
+            "topic",
+            column(variables, "ticket_id"),
+            type_,
+            queue,
+            column(variables, "priority"),
+            product,
+            variables.get("business_type", ""),
+        )
+        weighted = Weighted.of(
+            (name, topic.weight if (topic := tables.topics.get(name)) else 1.0) for name in fitting
+        )
+        return {"topic": weighted.pick(rng) if weighted else rng.choice(fitting)}
+
+    def _email_draft(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        ticket = self._email.ticket(variables)
+        subject, body = self._email.rendered(ticket, 0, language(variables, "draft_language"))
+        return {"subject": subject, "body": body}
+
+    def _paraphrase(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        text_language = language(variables, "text_language")
+        ticket = self._email.ticket(variables)
+        given = self._email.identify(ticket, text_language, column(variables, "body"))
+        # Rewrite the draft as its paraphrase, and a paraphrase back as the draft's wording;
+        # text from elsewhere (a real model) becomes the paraphrase of the row's draft.
+        subject, body = self._email.rendered(ticket, 0 if given == 1 else 1, text_language)
+        return {"subject": subject, "body": body}
+
+    def _translate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        source = language(variables, "source_language")
+        target = language(variables, "target_language")
+        ticket = self._email.ticket(variables)
+        # Text the provider did not write is rendered as the row's draft.
+        given = self._email.identify(ticket, source, column(variables, "body"))
+        subject, body = self._email.rendered(ticket, given or 0, target)
+        return {"subject": subject, "body": body}
+
+    def _tagging(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        return {"tags": self._tagger.tags(variables)}
+
+    def _first_response(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        return {"first_response": write_reply(self._tables, self._email, self._seed, variables)}
