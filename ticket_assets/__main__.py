@@ -1,8 +1,10 @@
 """Command line: `python -m ticket_assets [run|export|ui] [flags]`.
 
 `run` (the default) materializes every node for every configured partition, then the
-export, in-process through Dagster against a persistent instance (the same one `make ui`
-opens, so CLI runs show up in the UI), and prints a summary.
+export, in one in-process Dagster run, and prints a summary. The run uses an in-memory
+Dagster instance unless `--record-runs` asks for the persistent one `make ui` opens:
+Dagster writes one SQLite event per partition and asset there, which costs more than the
+generation itself on large runs (see bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="where DuckDB, exports and the instance go")
     parser.add_argument("--model", help="provider/name for every node, e.g. openai/gpt-4o-mini")
     parser.add_argument("--api-base", help="base URL of an OpenAI-compatible server")
+    parser.add_argument(
+        "--record-runs",
+        action="store_true",
+        help="record the run in the Dagster instance the UI uses (slower on many partitions)",
+    )
     parser.add_argument("--port", type=int, default=None, help="ui: port (default $PORT or 3000)")
     return parser
 
@@ -80,15 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    prepare_instance_home(config)
+    if args.record_runs or args.command == "ui":
+        prepare_instance_home(config)
     # Imported here: Dagster's import costs a second, and config errors should not wait for it.
     from ticket_assets.cli import run_export, run_pipeline, run_ui
 
     if args.command == "ui":
         return run_ui(config, args)
     if args.command == "export":
-        return run_export(config)
-    return run_pipeline(config)
+        return run_export(config, record=args.record_runs)
+    return run_pipeline(config, record=args.record_runs)
 
 
 if __name__ == "__main__":

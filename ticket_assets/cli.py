@@ -36,7 +36,12 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(messages) or "the run failed"
 
 
-def run_pipeline(config: RunConfig) -> int:
+def _instance(record: bool) -> dg.DagsterInstance:
+    """The UI's persistent instance when recording, else an in-memory one for this run."""
+    return dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
+
+
+def run_pipeline(config: RunConfig, *, record: bool = False) -> int:
     ledger = Ledger()
     total = config.rows * len(config.pipeline)
     bar = tqdm(total=total, unit="ticket-steps", desc="generating", file=sys.stderr)
@@ -48,7 +53,7 @@ def run_pipeline(config: RunConfig) -> int:
         bar.update(done)
 
     defs = build_definitions(config, ledger_sink=collect)
-    with dg.DagsterInstance.get() as instance:
+    with _instance(record) as instance:
         register_batches(instance, config)
         result = defs.resolve_job_def(FULL_JOB).execute_in_process(
             instance=instance, tags=full_range_tags(config), raise_on_error=False
@@ -61,9 +66,10 @@ def run_pipeline(config: RunConfig) -> int:
     return 0
 
 
-def run_export(config: RunConfig) -> int:
+def run_export(config: RunConfig, *, record: bool = False) -> int:
     job = build_definitions(config).resolve_job_def(FULL_JOB)
-    with dg.DagsterInstance.get() as instance:
+    with _instance(record) as instance:
+        register_batches(instance, config)
         result = job.execute_in_process(
             instance=instance, asset_selection=[dg.AssetKey(EXPORT_ASSET)], raise_on_error=False
         )
@@ -75,9 +81,7 @@ def run_export(config: RunConfig) -> int:
 
 
 def summary(config: RunConfig, ledger: Ledger) -> str:
-    exported = pd.read_parquet(
-        config.exports_path / f"{EXPORT_STEM}.parquet", columns=["language"]
-    )
+    exported = pd.read_parquet(config.exports_path / f"{EXPORT_STEM}.parquet", columns=["language"])
     by_language = exported["language"].value_counts().reindex(list(config.languages), fill_value=0)
     planned = rows_per_language(config)
     lines = [
@@ -96,8 +100,8 @@ def summary(config: RunConfig, ledger: Ledger) -> str:
     if len(exported) != config.rows:
         lines += [
             "",
-            f"note: the export holds {len(exported)} tickets, not {config.rows}: the store keeps "
-            "batches registered by earlier runs or refreshes, and they stay in the dataset.",
+            f"note: the export holds {len(exported)} tickets, not {config.rows}: the UI's "
+            "instance has more batches registered (e.g. from scheduled refreshes).",
         ]
     lines += [
         "",
@@ -114,8 +118,14 @@ def run_ui(config: RunConfig, args: argparse.Namespace) -> int:
         register_batches(instance, config)
     port = str(args.port or os.environ.get("PORT") or 3000)
     command = [
-        sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-        "-p", port,
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-p",
+        port,
     ]
     env = {**os.environ, "TICKET_ASSETS_MODE": config.mode}
     if args.config:

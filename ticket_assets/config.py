@@ -176,9 +176,7 @@ class RunConfig(StrictModel):
         nodes = tuple(str(name).removesuffix("_node") for name in value)
         for name in nodes:
             if name not in BUILTIN_NODES:
-                raise ValueError(
-                    f"unknown node {name!r}; allowed: {', '.join(BUILTIN_NODES)}"
-                )
+                raise ValueError(f"unknown node {name!r}; allowed: {', '.join(BUILTIN_NODES)}")
         if len(set(nodes)) != len(nodes):
             raise ValueError("a node may appear only once")
         return nodes
@@ -237,7 +235,11 @@ class RunConfig(StrictModel):
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "languages":
+        if (
+            isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+            and key != "languages"
+        ):
             merged[key] = _deep_merge(dict(merged[key]), value)
         else:
             merged[key] = value

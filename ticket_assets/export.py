@@ -47,7 +47,9 @@ def export_frame(tickets: pd.DataFrame) -> pd.DataFrame:
 
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
     os.close(handle)
     temp = Path(temp_name)
     try:
@@ -64,13 +66,13 @@ def write_exports(tickets: pd.DataFrame, directory: Path) -> ExportPaths:
         table = table.set_column(
             table.schema.get_field_index("tags"),
             pa.field("tags", pa.list_(pa.string())),
-            pa.array([list(t) if t is not None else None for t in frame["tags"]], pa.list_(pa.string())),
+            pa.array(
+                [list(t) if t is not None else None for t in frame["tags"]], pa.list_(pa.string())
+            ),
         )
     paths = ExportPaths(directory / f"{EXPORT_STEM}.parquet", directory / f"{EXPORT_STEM}.csv")
     _atomic_write(paths.parquet, lambda p: pq.write_table(table, p, compression="zstd"))
-    csv_frame = frame.assign(
-        tags=[",".join(t) if t is not None else "" for t in frame["tags"]]
-    )
+    csv_frame = frame.assign(tags=[",".join(t) if t is not None else "" for t in frame["tags"]])
     csv_table = pa.Table.from_pandas(csv_frame, preserve_index=False)
     _atomic_write(paths.csv, lambda p: pacsv.write_csv(csv_table, p))
     return paths

@@ -85,7 +85,7 @@ def check_frame(schema: pa.DataFrameSchema, frame: pd.DataFrame, samples: int = 
         counts = cases.groupby(["column", "check"], dropna=False).size()
         summary = "; ".join(f"{column} {check}: {n} rows" for (column, check), n in counts.items())
         sample = cases.head(samples)[["column", "check", "failure_case", "index"]].copy()
-        ids = frame["ticket_id"] if "ticket_id" in frame else None
+        ids = frame.get("ticket_id")
         if ids is not None:
             sample["ticket_id"] = [
                 ids.iloc[int(i)] if pd.notna(i) and int(i) < len(ids) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -35,6 +36,15 @@ def test_offline_run_exports_and_summarizes(
     assert str(data_dir / "exports" / "tickets.csv") in out
 
 
+def test_record_runs_writes_to_the_ui_instance(data_dir: Path) -> None:
+    args = ["run", "--rows", "8", "--languages", "PT", "--data-dir", str(data_dir)]
+    assert main([*args, "--record-runs"]) == 0
+    with dg.DagsterInstance.get() as instance:
+        recorded = instance.get_latest_materialization_event(dg.AssetKey("translate"))
+        assert recorded is not None
+        assert instance.get_dynamic_partitions("support_tickets_batch") == ["b0000"]
+
+
 def test_export_command_rewrites_files(data_dir: Path) -> None:
     assert main(["run", "--rows", "10", "--languages", "FR", "--data-dir", str(data_dir)]) == 0
     parquet = data_dir / "exports" / "tickets.parquet"
@@ -61,8 +71,17 @@ def test_remote_model_through_litellm_against_local_server(
     with fake_llm_server() as (url, state):
         code = main(
             [
-                "run", "--rows", "10", "--languages", "de,en", "--data-dir", str(data_dir),
-                "--model", "openai/gpt-4o-mini", "--api-base", url,
+                "run",
+                "--rows",
+                "10",
+                "--languages",
+                "de,en",
+                "--data-dir",
+                str(data_dir),
+                "--model",
+                "openai/gpt-4o-mini",
+                "--api-base",
+                url,
             ]
         )
     out, err = capsys.readouterr()

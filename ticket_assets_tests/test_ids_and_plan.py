@@ -56,7 +56,9 @@ def test_partitions_respect_batch_size_and_sum_to_rows() -> None:
     config = build_config({"rows": 1000, "batch_size": 60})
     assert batch_keys(config)[0] == "b0000"
     per_partition = [
-        rows_in_partition(config, lang, b) for lang in config.languages for b in range(batch_count(config))
+        rows_in_partition(config, lang, b)
+        for lang in config.languages
+        for b in range(batch_count(config))
     ]
     assert max(per_partition) <= 60
     assert sum(per_partition) == 1000

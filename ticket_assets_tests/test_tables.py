@@ -12,21 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from ticket_assets.nodes.topic import SAMPLED_COLUMNS
 from ticket_assets.tables import Tables, TablesError
 
 TABLES_DIR = Path(__file__).resolve().parent.parent / "tables"
 LANGUAGES = ("DE", "EN", "ES", "FR", "PT")
-SAMPLE_KEYS = {
-    "type",
-    "queue",
-    "priority",
-    "business_type",
-    "product",
-    "persona",
-    "tone",
-    "customer_name",
-    "agent_name",
-}
+SAMPLE_KEYS = set(SAMPLED_COLUMNS)
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,9 @@ class LLMClient:
             )
         return outputs
 
-    def _complete_one(self, request: LLMRequest, model: ModelConfig, provider: Provider) -> BaseModel:
+    def _complete_one(
+        self, request: LLMRequest, model: ModelConfig, provider: Provider
+    ) -> BaseModel:
         repair: str | None = None
         for attempt in range(1, MAX_REPAIRS + 2):
             started = time.perf_counter()

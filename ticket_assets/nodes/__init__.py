@@ -41,7 +41,8 @@ def check_pipeline(config: RunConfig) -> None:
         missing = [column for column in node.reads if column not in available]
         if missing:
             raise ValueError(
-                f"pipeline: node {name!r} reads {', '.join(missing)}, which no earlier node writes; "
+                f"pipeline: node {name!r} reads {', '.join(missing)}, "
+                "which no earlier node writes; "
                 f"move it after {', '.join(sorted({_writer(c) for c in missing}))}"
             )
         available.update(node.writes)

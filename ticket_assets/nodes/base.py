@@ -153,7 +153,7 @@ class PromptNode(Node):
             )
             positions.append(position)
         answers = ctx.llm.complete(self.name, requests)
-        # Rows that needed no call keep their current values (e.g. translate into the same language).
+        # Rows that needed no call keep their values (e.g. translate into the same language).
         answer_columns = list(self.output_model.model_fields)
         written = [{c: row.get(c) for c in answer_columns} for row in records]
         for position, answer in zip(positions, answers, strict=True):

@@ -53,9 +53,7 @@ class TagsAnswer(Answer):
             if known not in canonical:
                 canonical.append(known)
         if not MIN_TAGS <= len(canonical) <= MAX_TAGS:
-            raise ValueError(
-                f"needs {MIN_TAGS}-{MAX_TAGS} distinct tags, got {len(canonical)}"
-            )
+            raise ValueError(f"needs {MIN_TAGS}-{MAX_TAGS} distinct tags, got {len(canonical)}")
         return canonical
 
 

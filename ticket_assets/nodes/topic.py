@@ -47,4 +47,3 @@ class TopicNode(PromptNode):
         for column in SAMPLED_COLUMNS:
             with_labels[column] = [values[column] for values in sampled]
         return super().run(with_labels, ctx)
-

@@ -128,7 +128,9 @@ def node_asset(
     return _chained
 
 
-def dataset_rows(context: dg.AssetExecutionContext, config: RunConfig, frame: pd.DataFrame) -> pd.DataFrame:
+def dataset_rows(
+    context: dg.AssetExecutionContext, config: RunConfig, frame: pd.DataFrame
+) -> pd.DataFrame:
     """The rows that make up the dataset now: configured languages, registered batches."""
     batches = set(context.instance.get_dynamic_partitions(batch_partitions_name(config)))
     keep = frame["language"].isin(list(config.languages)) & frame["batch"].isin(batches)

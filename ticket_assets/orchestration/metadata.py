@@ -30,7 +30,9 @@ def preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     shown = frame.head(rows).copy()
     for column in shown.columns:
         shown[column] = [
-            ", ".join(v) if isinstance(v, list | tuple) else str(v).replace("\n", " ")[:PREVIEW_CHARS]
+            ", ".join(v)
+            if isinstance(v, list | tuple)
+            else str(v).replace("\n", " ")[:PREVIEW_CHARS]
             for v in shown[column]
         ]
     return shown.to_markdown(index=False)

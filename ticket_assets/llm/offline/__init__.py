@@ -15,8 +15,8 @@ from ticket_assets.llm.offline.bank import load_phrase_books
 from ticket_assets.llm.offline.email import EmailWriter
 from ticket_assets.llm.offline.inputs import column, language
 from ticket_assets.llm.offline.reply import write_reply
-from ticket_assets.llm.offline.rng import stable_rng
 from ticket_assets.llm.offline.tagging import Tagger
+from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import Tables, Weighted
 
 __all__ = ["OfflineProvider"]

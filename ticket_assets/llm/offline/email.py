@@ -18,7 +18,7 @@ from typing import Any
 
 from ticket_assets.llm.offline.bank import PhraseBook
 from ticket_assets.llm.offline.inputs import column, resolve
-from ticket_assets.llm.offline.rng import stable_rng
+from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import REFERENCE_LANGUAGE, Tables
 
 # How often an optional slot appears (a slot whose variant list is empty never does).
