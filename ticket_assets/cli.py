@@ -24,6 +24,10 @@ from ticket_assets.orchestration.partitions import Partition, full_range_tags, r
 from ticket_assets.plan import batch_index, rows_in_partition, rows_per_language
 
 
+# Dagster logs every event at DEBUG to the console; the CLI shows a progress bar instead.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     """The innermost cause of each failed step: our own message, not Dagster's wrapper."""
     messages = []
@@ -56,7 +60,10 @@ def run_pipeline(config: RunConfig, *, record: bool = False) -> int:
     with _instance(record) as instance:
         register_batches(instance, config)
         result = defs.resolve_job_def(FULL_JOB).execute_in_process(
-            instance=instance, tags=full_range_tags(config), raise_on_error=False
+            instance=instance,
+            tags=full_range_tags(config),
+            run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False,
         )
     bar.close()
     if not result.success:
@@ -71,7 +78,10 @@ def run_export(config: RunConfig, *, record: bool = False) -> int:
     with _instance(record) as instance:
         register_batches(instance, config)
         result = job.execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey(EXPORT_ASSET)], raise_on_error=False
+            instance=instance,
+            asset_selection=[dg.AssetKey(EXPORT_ASSET)],
+            run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False,
         )
     if not result.success:
         print(f"error: {_failure_message(result)}", file=sys.stderr)

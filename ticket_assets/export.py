@@ -45,6 +45,12 @@ def export_frame(tickets: pd.DataFrame) -> pd.DataFrame:
     return frame[[*EXPORT_COLUMNS, *extras]]
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(
@@ -54,6 +60,7 @@ def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
     temp = Path(temp_name)
     try:
         write(temp)
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; exports are for sharing
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)

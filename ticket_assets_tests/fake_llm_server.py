@@ -65,6 +65,8 @@ class FakeLLMState:
 
     latency_s: float = 0.0
     faults: list[str] = field(default_factory=list)  # consumed one per request: "429", "500", ...
+    # Fixed answers by output schema title (e.g. "TagsAnswer"), to plant invalid output.
+    fixed_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -76,8 +78,11 @@ class FakeLLMState:
             return self.faults.pop(0) if self.faults else None
 
 
-def _answer(messages: list[dict[str, str]]) -> dict[str, Any]:
+def _answer(messages: list[dict[str, str]], state: FakeLLMState) -> dict[str, Any]:
     system = messages[0]["content"]
+    for title, answer in state.fixed_answers.items():
+        if f'"{title}"' in system:
+            return answer
     text = "\n".join(m["content"] for m in messages)
     hint = _LANGUAGE_HINT.findall(system)
     language = hint[-1] if hint else "English"
@@ -122,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "500":
             self._send(500, {"error": {"message": "internal error"}})
             return
-        content = json.dumps(_answer(request["messages"]), ensure_ascii=False)
+        content = json.dumps(_answer(request["messages"], state), ensure_ascii=False)
         if fault == "malformed":
             content = content[: len(content) // 2]
         prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from ticket_assets.__main__ import main
-from ticket_assets_tests.fake_llm_server import fake_llm_server
+from ticket_assets.orchestration.store import TicketStore
+from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 
 CANARY_KEY = "sk-canary-7f3d9e21b4c8a6d0"
 
@@ -96,3 +97,25 @@ def test_remote_model_through_litellm_against_local_server(
         if path.is_file():
             assert CANARY_KEY.encode() not in path.read_bytes(), path
     assert CANARY_KEY not in out + err
+
+
+def test_invalid_llm_answers_fail_the_step_and_keep_existing_rows(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", "--rows", "6", "--languages", "en", "--data-dir", str(data_dir)]
+    assert main(args) == 0
+    store = TicketStore(data_dir / "tickets.duckdb", "support_tickets")
+    before = store.read_table("tagging")
+    capsys.readouterr()
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
+    state = FakeLLMState(fixed_answers={"TagsAnswer": {"tags": ["Outage", "Unicorns"]}})
+    with fake_llm_server(state) as (url, _):
+        code = main([*args, "--seed", "7", "--model", "openai/gpt-4o-mini", "--api-base", url])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "step tagging failed" in err
+    assert "tag 'Unicorns' is not in the tag vocabulary" in err
+    assert "Traceback" not in err
+    # Each answer was re-asked twice with the error, then the step failed without writing.
+    assert state.calls == 6 * 3 + 6 + 6  # topic and email_draft ran, tagging 3 tries each
+    pd.testing.assert_frame_equal(store.read_table("tagging"), before)
