@@ -23,7 +23,6 @@ from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
 from ticket_assets.plan import batch_index, rows_in_partition, rows_per_language
 
-
 # Dagster logs every event at DEBUG to the console; the CLI shows a progress bar instead.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
