@@ -4,6 +4,8 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
+# Imports read precompiled bytecode even where PYTHONDONTWRITEBYTECODE is set (as in CI).
+export UV_COMPILE_BYTECODE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from ticket_assets.orchestration.partitions import split_keys
 from ticket_assets.orchestration.store import LOCK_TIMEOUT_SECONDS, Partition, TicketStore
 
 
@@ -68,7 +69,6 @@ def _downstream_is_partitioned(context: dg.InputContext) -> bool:
 
 
 def _partitions(keys: Sequence[str], partitions_def: dg.PartitionsDefinition) -> list[Partition]:
-    """(language, batch) pairs of multi-partition keys like "b0000|DE"."""
     if not isinstance(partitions_def, dg.MultiPartitionsDefinition) or set(
         partitions_def.partition_dimension_names
     ) != {"language", "batch"}:
@@ -76,8 +76,4 @@ def _partitions(keys: Sequence[str], partitions_def: dg.PartitionsDefinition) ->
             "DuckDBPartitionIOManager needs a MultiPartitionsDefinition with the dimensions"
             f" 'batch' and 'language', got {partitions_def!r}"
         )
-    pairs = []
-    for key in keys:
-        dimensions = partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension
-        pairs.append((dimensions["language"], dimensions["batch"]))
-    return pairs
+    return split_keys(keys)

@@ -7,9 +7,8 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ticket_assets.config import RunConfig
+from ticket_assets.orchestration.store import Partition
 from ticket_assets.plan import batch_keys
-
-Partition = tuple[str, str]  # (language, batch)
 
 
 def batch_partitions_name(config: RunConfig) -> str:
@@ -31,7 +30,8 @@ def partition_key(language: str, batch: str) -> dg.MultiPartitionKey:
 
 
 def split_keys(keys: Iterable[str]) -> list[Partition]:
-    """(language, batch) pairs of multi-partition keys such as "b0000|DE"."""
+    """(language, batch) pairs of multi-partition keys such as "b0000|DE" (dimensions are
+    ordered by name in key strings, so batch comes first)."""
     pairs = []
     for key in keys:
         if isinstance(key, dg.MultiPartitionKey):
