@@ -80,8 +80,11 @@ def test_rematerializing_translate_rewrites_only_its_partition(
     before = {name: store.read_table(name) for name in small_config.pipeline}
     rerun = _materialize_partition(small_config, instance, "DE", "b0001", ["translate"])
     assert rerun.success
-    materialized = {m.asset_key.to_user_string() for m in rerun.get_asset_materialization_events()}
-    assert materialized == {"translate"}
+    events = rerun.get_asset_materialization_events()
+    assert [(e.asset_key.to_user_string(), e.partition) for e in events] == [
+        ("translate", "b0001|DE")
+    ]
+    assert events[0].materialization.metadata["dagster/row_count"].value == 6
     after = {name: store.read_table(name) for name in small_config.pipeline}
     for name in small_config.pipeline:
         pd.testing.assert_frame_equal(before[name], after[name])
