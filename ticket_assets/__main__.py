@@ -1,4 +1,4 @@
-"""Command line: `python -m ticket_assets [run|export|ui] [flags]`.
+"""Command line: `python -m ticket_assets [run|export|estimate|cache|ui] [flags]`.
 
 `run` (the default) materializes every node for every configured partition, then the
 export, in one in-process Dagster run, and prints a summary. The run uses an in-memory
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ticket_assets.config import MODES, ConfigError, RunConfig, load_config
 
+COMMANDS = ("run", "export", "estimate", "cache", "ui")
 DAGSTER_HOME_DIR = "dagster_home"
 INSTANCE_YAML = """\
 # Written by ticket_assets for its project-local Dagster instance.
@@ -32,11 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "command",
-        nargs="?",
-        default="run",
-        choices=["run", "export", "ui"],
-        help="run: all nodes + export (default); export: rewrite the export files; ui: dagster dev",
+        choices=COMMANDS,
+        help="run: all nodes + export (default); export: rewrite the export files; "
+        "estimate: calls, tokens and cost of the configured run, before spending; "
+        "cache: `cache clear` or `cache stats` of the LLM response cache; ui: dagster dev",
     )
+    parser.add_argument("action", nargs="?", choices=["clear", "stats"], help="for `cache`")
     parser.add_argument("--config", type=Path, help="config file (default ticket_assets.yaml)")
     parser.add_argument("--mode", choices=MODES, help="config profile (default dev)")
     parser.add_argument("--rows", type=int, help="total tickets")
@@ -46,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="where DuckDB, exports and the instance go")
     parser.add_argument("--model", help="provider/name for every node, e.g. openai/gpt-4o-mini")
     parser.add_argument("--api-base", help="base URL of an OpenAI-compatible server")
+    parser.add_argument("--budget", type=float, help="stop before the run spends more (USD)")
+    parser.add_argument("--no-cache", action="store_true", help="ignore the LLM response cache")
     parser.add_argument(
         "--record-runs",
         action="store_true",
@@ -61,6 +65,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "batch_size": args.batch_size,
         "languages": args.languages,
         "seed": args.seed,
+        "budget_usd": args.budget,
+        "cache": False if args.no_cache else None,
         "data_dir": str(args.data_dir.resolve()) if args.data_dir else None,
     }
     config = load_config(args.config, mode=args.mode, overrides=overrides)
@@ -81,22 +87,36 @@ def prepare_instance_home(config: RunConfig) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or (arguments[0] not in COMMANDS and arguments[0] not in ("-h", "--help")):
+        arguments.insert(0, "run")
+    args = _parser().parse_args(arguments)
+    if (args.command == "cache") != (args.action is not None):
+        print("error: use `cache clear` or `cache stats`", file=sys.stderr)
+        return 2
     try:
         config = config_from_args(args)
+        if args.command in ("run", "export") and config.remote_nodes:
+            from ticket_assets.llm.remote import check_credentials
+
+            check_credentials(config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.record_runs or args.command == "ui":
         prepare_instance_home(config)
     # Imported here: Dagster's import costs a second, and config errors should not wait for it.
-    from ticket_assets.cli import run_export, run_pipeline, run_ui
+    from ticket_assets import cli
 
     if args.command == "ui":
-        return run_ui(config, args)
+        return cli.run_ui(config, args)
     if args.command == "export":
-        return run_export(config, record=args.record_runs)
-    return run_pipeline(config, record=args.record_runs)
+        return cli.run_export(config, record=args.record_runs)
+    if args.command == "estimate":
+        return cli.run_estimate(config)
+    if args.command == "cache":
+        return cli.run_cache(config, args.action)
+    return cli.run_pipeline(config, record=args.record_runs)
 
 
 if __name__ == "__main__":

@@ -145,3 +145,40 @@ def run_ui(config: RunConfig, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         os.killpg(process.pid, signal.SIGTERM)
         return process.wait()
+
+
+def run_estimate(config: RunConfig) -> int:
+    from ticket_assets.estimate import estimate_run
+
+    table = estimate_run(config)
+    total = table.drop(columns=["node", "model"]).sum()
+    lines = [
+        f"estimate for dataset {config.dataset!r}, mode {config.mode}: {config.rows} tickets in "
+        f"{', '.join(config.languages)} (rates of {config.currency.date})",
+        "",
+        *("  " + line for line in table.to_string(index=False).splitlines()),
+        "",
+        f"total: {int(total['calls'])} calls, {int(total['input_tokens'])} input tokens, "
+        f"expected ${total['expected_cost_usd']:.4f}, at most ${total['max_cost_usd']:.4f}",
+    ]
+    if config.budget_usd is not None:
+        verdict = "fits" if total["max_cost_usd"] <= config.budget_usd else "may exceed"
+        lines.append(f"budget ${config.budget_usd:.4f}: the maximum {verdict} it")
+    print("\n".join(lines))
+    return 0
+
+
+def run_cache(config: RunConfig, action: str) -> int:
+    from ticket_assets.llm.cache import ResponseCache
+
+    cache = ResponseCache(config.cache_path)
+    if action == "clear":
+        print(f"removed {cache.clear()} cached responses from {config.cache_path}")
+    else:
+        stats = cache.stats()
+        models = ", ".join(f"{model}: {n}" for model, n in sorted(stats.per_model.items()))
+        print(
+            f"{config.cache_path}: {stats.entries} cached responses, "
+            f"{stats.size_bytes / 1e6:.1f} MB" + (f" ({models})" if models else "")
+        )
+    return 0

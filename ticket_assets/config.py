@@ -65,12 +65,21 @@ def _language_code(value: Any) -> str:
 
 
 class ModelConfig(StrictModel):
-    """Which LLM a node calls and how. `model` is `provider/name` as litellm spells it."""
+    """Which LLM a node calls and how. `model` is `provider/name` as litellm spells it.
+    API keys are never configured here: litellm reads them from the environment."""
 
     model: str = "offline"
     max_tokens: int = Field(default=800, gt=0)
     temperature: float = Field(default=0.7, ge=0, le=2)
     api_base: str | None = None
+    tickets_per_call: int = Field(default=1, ge=1, le=50)
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    max_repairs: int = Field(default=2, ge=0, le=10)
+    batch: bool = False
 
     @property
     def provider(self) -> str:
@@ -88,6 +97,15 @@ class CostLimits(StrictModel):
         if self.warn > self.error:
             raise ValueError(f"warn ({self.warn}) must not exceed error ({self.error})")
         return self
+
+
+class PriceOverride(StrictModel):
+    """USD per million tokens, for models litellm's price map lacks or prices differently."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+    batch_input_per_million: float | None = Field(default=None, ge=0)
+    batch_output_per_million: float | None = Field(default=None, ge=0)
 
 
 class CurrencyConfig(StrictModel):
@@ -126,6 +144,10 @@ class RunConfig(StrictModel):
     pipeline: tuple[str, ...] = BUILTIN_NODES
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"default": ModelConfig()})
     cost_limits: CostLimits = CostLimits()
+    budget_usd: float | None = Field(default=None, gt=0)
+    max_error_rate: float = Field(default=0.1, ge=0, le=1)
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    cache: bool = True
     currency: CurrencyConfig = CurrencyConfig()
     data_dir: Path = Path("data")
     tables_dir: Path = Path("tables")
@@ -230,6 +252,14 @@ class RunConfig(StrictModel):
     @property
     def exports_path(self) -> Path:
         return self.data_path / "exports"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_path / "llm_cache.sqlite"
+
+    @property
+    def remote_nodes(self) -> list[str]:
+        return [node for node in self.pipeline if self.model_for(node).provider != "offline"]
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ _TEXT = {
         "responderemos dentro de um dia útil. Com os melhores cumprimentos, Sam",
     ),
 }
-_LANGUAGE_HINT = re.compile(r"(?:in|into) (English|German|Spanish|French|Portuguese)\b")
+_LANGUAGE_HINT = re.compile(r"\b(?:in|into)\s+(English|German|Spanish|French|Portuguese)\b")
 
 
 @dataclass
@@ -78,7 +78,18 @@ class FakeLLMState:
             return self.faults.pop(0) if self.faults else None
 
 
+_TICKET_HEADER = re.compile(r"^### Ticket (\S+)$", re.MULTILINE)
+
+
 def _answer(messages: list[dict[str, str]], state: FakeLLMState) -> dict[str, Any]:
+    """One answer, or {"items": [...]} with one answer per ticket for grouped calls."""
+    ids = _TICKET_HEADER.findall(messages[-1]["content"])
+    if ids and '"items"' in messages[0]["content"]:
+        return {"items": [{"id": ticket, **_single_answer(messages, state)} for ticket in ids]}
+    return _single_answer(messages, state)
+
+
+def _single_answer(messages: list[dict[str, str]], state: FakeLLMState) -> dict[str, Any]:
     system = messages[0]["content"]
     for title, answer in state.fixed_answers.items():
         if f'"{title}"' in system:

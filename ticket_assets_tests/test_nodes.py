@@ -18,7 +18,7 @@ from ticket_assets.plan import plan_frame
 
 def _context(config: RunConfig, **providers: Any) -> NodeContext:
     tables = tables_for(config)
-    return NodeContext(config, tables, LLMClient(config, tables, providers=providers))
+    return NodeContext(config, tables, LLMClient(config, tables, local_providers=providers))
 
 
 def _run_pipeline(config: RunConfig, ctx: NodeContext) -> pd.DataFrame:

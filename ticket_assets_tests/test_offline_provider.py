@@ -14,7 +14,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,6 @@ class Simulation:
     drafts: list[dict[str, str]]  # email_draft answers (EN)
     paraphrases: list[dict[str, str]]  # paraphrase answers (EN)
     translated_drafts: list[dict[str, str] | None]  # the draft translated instead (None: EN)
-    seconds: float  # time spent inside the six responders
 
 
 def ticket_id(language: str, index: int) -> str:
@@ -63,7 +61,7 @@ def ticket_id(language: str, index: int) -> str:
 def simulate(tables: Tables, provider: OfflineProvider, count: int = TICKETS) -> Simulation:
     rng = random.Random(SEED)
     vocabulary = list(tables.tag_vocabulary)
-    simulation = Simulation(rows=[], drafts=[], paraphrases=[], translated_drafts=[], seconds=0)
+    simulation = Simulation(rows=[], drafts=[], paraphrases=[], translated_drafts=[])
     for index in range(count):
         language = LANGUAGES[index % len(LANGUAGES)]
         row: dict[str, Any] = {
@@ -73,7 +71,6 @@ def simulate(tables: Tables, provider: OfflineProvider, count: int = TICKETS) ->
             **tables.sample_ticket(rng, language),
         }
         allowed = list(tables.topics_for(row["queue"], row["type"]))
-        start = time.perf_counter()
         row.update(provider.respond("topic", {**row, "allowed_topics": allowed}))
         draft = provider.respond("email_draft", {**row, "draft_language": "EN"})
         row.update(draft)
@@ -84,7 +81,6 @@ def simulate(tables: Tables, provider: OfflineProvider, count: int = TICKETS) ->
             extras = {"source_language": "EN", "target_language": language}
             row.update(provider.respond("translate", {**row, **extras}))
         row.update(provider.respond("first_response", row))
-        simulation.seconds += time.perf_counter() - start
         if language != "EN":
             simulation.translated_drafts.append(
                 provider.respond("translate", {**row, **draft, **extras})
@@ -289,11 +285,6 @@ def test_first_response_addresses_the_customer_and_signs_with_the_agent(
         assert re.search(r"\n4\. ", paragraphs[2]) is None
         # The acknowledgement names the product or quotes the topic's title.
         assert row["product"] in paragraphs[1] or re.search("[“„«]", paragraphs[1])
-
-
-def test_responders_are_fast(simulation: Simulation) -> None:
-    # Product target: 10,000 tickets end to end in under 60 s; the provider's share is small.
-    assert simulation.seconds < 1.0, f"{simulation.seconds:.3f} s for {TICKETS} tickets"
 
 
 # --- determinism ------------------------------------------------------------------------------

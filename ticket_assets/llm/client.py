@@ -1,41 +1,43 @@
-"""The one LLM facade nodes talk to: routes each node to its provider, validates answers
-into the node's output model (re-asking with the validation error), enforces per-call cost
-limits and records every call in the ledger."""
+"""The one LLM facade nodes talk to.
+
+`LLMClient.complete(node, requests)` returns one validated answer per request, in order.
+Underneath, per node's model:
+- `offline`: the deterministic local responders, one call per ticket;
+- anything else: `RemoteEngine` (engine.py): grouping, cache, throttle, litellm, repairs.
+The facade owns what is common: validation, the ledger, per-call cost limits, the budget.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from ticket_assets.config import ModelConfig, RunConfig
+from ticket_assets.llm.budget import Budget
 from ticket_assets.llm.ledger import Ledger
 from ticket_assets.llm.offline import OfflineProvider
-from ticket_assets.llm.types import CallRecord, LLMOutputError, LLMRequest
+from ticket_assets.llm.types import CallRecord, CostLimitError, LLMOutputError, LLMRequest
 from ticket_assets.tables import Tables
 
-MAX_REPAIRS = 2
 
-
-class CostLimitError(RuntimeError):
-    """A single call cost more than `cost_limits.error`."""
-
-
-class ProviderAnswer(Protocol):
+class LocalAnswer(Protocol):
     content: Any
     input_tokens: int
     output_tokens: int
     cost_usd: float
 
 
-class Provider(Protocol):
+class LocalProvider(Protocol):
+    """A provider answering in-process, one request at a time (offline, test doubles)."""
+
     def complete(
         self, request: LLMRequest, model: ModelConfig, repair: str | None
-    ) -> ProviderAnswer: ...
+    ) -> LocalAnswer: ...
 
 
 class _OfflineAnswer:
@@ -48,13 +50,8 @@ class _OfflineAnswer:
         self.cost_usd = 0.0
 
 
-def estimate_tokens(text: str) -> int:
-    """About four characters a token: good enough for free offline calls."""
-    return max(1, len(text) // 4)
-
-
 class OfflineAdapter:
-    """Adapts the deterministic offline responders to the provider protocol."""
+    """The offline responders as a local provider; tokens estimated at 4 characters each."""
 
     def __init__(self, tables: Tables, seed: int) -> None:
         self._responder = OfflineProvider(tables, seed)
@@ -68,6 +65,28 @@ class OfflineAdapter:
         return _OfflineAnswer(content, prompt_chars // 4 + 1, output_chars // 4 + 1)
 
 
+def describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item["loc"]) or "answer"
+        parts.append(f"{location}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def validate_answer(request: LLMRequest, content: Any, *, check_language: bool) -> BaseModel | str:
+    """The answer as the node's output model, or why it is not one."""
+    if isinstance(content, str):
+        try:
+            content = json.loads(content)
+        except json.JSONDecodeError as error:
+            return f"answer is not valid JSON ({error.msg} at position {error.pos})"
+    context = {**request.validation_context, "check_language": check_language}
+    try:
+        return request.output_model.model_validate(content, context=context)
+    except ValidationError as error:
+        return describe(error)
+
+
 class LLMClient:
     """Facade: `complete(node, requests)` returns validated outputs in request order."""
 
@@ -77,98 +96,83 @@ class LLMClient:
         tables: Tables,
         *,
         logger: logging.Logger | None = None,
-        providers: dict[str, Provider] | None = None,
+        budget: Budget | None = None,
+        use_cache: bool | None = None,
+        local_providers: Mapping[str, LocalProvider] | None = None,
     ) -> None:
         self.config = config
         self.ledger = Ledger()
-        self._log = logger or logging.getLogger("ticket_assets.llm")
-        self._providers: dict[str, Provider] = {"offline": OfflineAdapter(tables, config.seed)}
-        self._providers.update(providers or {})
-
-    def provider_for(self, model: ModelConfig) -> Provider:
-        provider = self._providers.get(model.provider)
-        if provider is None:
-            from ticket_assets.llm.remote import LiteLLMProvider
-
-            provider = self._providers[model.provider] = LiteLLMProvider()
-        return provider
+        self.log = logger or logging.getLogger("ticket_assets.llm")
+        self.budget = budget or Budget(config.budget_usd)
+        self.use_cache = config.cache if use_cache is None else use_cache
+        self._local: dict[str, LocalProvider] = {"offline": OfflineAdapter(tables, config.seed)}
+        self._local.update(local_providers or {})
 
     def complete(self, node: str, requests: Sequence[LLMRequest]) -> list[BaseModel]:
         model = self.config.model_for(node)
-        provider = self.provider_for(model)
-        outputs: list[BaseModel] = []
-        failures: list[str] = []
-        for request in requests:
-            try:
-                outputs.append(self._complete_one(request, model, provider))
-            except LLMOutputError as error:
-                failures.append(str(error))
+        if not requests:
+            return []
+        local = self._local.get(model.provider)
+        if local is not None:
+            outputs = [self._complete_local(request, model, local) for request in requests]
+        else:
+            from ticket_assets.llm.engine import RemoteEngine
+
+            outputs = RemoteEngine(self, node, model).run(requests)
+        failures = [(r, o) for r, o in zip(requests, outputs, strict=True) if isinstance(o, str)]
         if failures:
-            shown = "; ".join(failures[:5])
+            shown = "; ".join(f"ticket {r.key}: {why}" for r, why in failures[:5])
             more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
             raise LLMOutputError(
                 f"node {node}: {len(failures)} of {len(requests)} answers failed validation "
-                f"with {model.model}: {shown}{more}"
+                f"with {model.model} after {model.max_repairs} repairs: {shown}{more}"
             )
-        return outputs
+        return outputs  # type: ignore[return-value]
 
-    def _complete_one(
-        self, request: LLMRequest, model: ModelConfig, provider: Provider
-    ) -> BaseModel:
+    def _complete_local(
+        self, request: LLMRequest, model: ModelConfig, provider: LocalProvider
+    ) -> BaseModel | str:
         repair: str | None = None
-        for attempt in range(1, MAX_REPAIRS + 2):
+        for attempt in range(1, model.max_repairs + 2):
             started = time.perf_counter()
             answer = provider.complete(request, model, repair)
-            self._account(request, model, answer, time.perf_counter() - started, attempt)
-            try:
-                return request.output_model.model_validate(
-                    answer.content, context=dict(request.validation_context)
+            self.account(
+                CallRecord(
+                    node=request.node,
+                    key=request.key,
+                    model=model.model,
+                    provider=model.provider,
+                    prompt_version=request.prompt_version,
+                    input_tokens=answer.input_tokens,
+                    output_tokens=answer.output_tokens,
+                    cost_usd=answer.cost_usd,
+                    latency_s=time.perf_counter() - started,
+                    attempt=attempt,
+                    language=request.variables.get("language", ""),
+                    batch=request.variables.get("batch", ""),
                 )
-            except ValidationError as error:
-                repair = _describe(error)
-        raise LLMOutputError(f"ticket {request.key}: {repair}")
+            )
+            result = validate_answer(request, answer.content, check_language=False)
+            if not isinstance(result, str):
+                return result
+            repair = result
+        return repair or "no answer"
 
-    def _account(
-        self,
-        request: LLMRequest,
-        model: ModelConfig,
-        answer: ProviderAnswer,
-        latency: float,
-        attempt: int,
-    ) -> None:
-        record = CallRecord(
-            node=request.node,
-            key=request.key,
-            model=model.model,
-            provider=model.provider,
-            prompt_version=request.prompt_version,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
-            cost_usd=answer.cost_usd,
-            latency_s=latency,
-            attempt=attempt,
-        )
+    def account(self, record: CallRecord) -> None:
+        """Add a call to the ledger and apply the per-call cost limits."""
         self.ledger.add(record)
         limits = self.config.cost_limits
         if record.cost_usd > limits.error:
             raise CostLimitError(
-                f"node {request.node}: one call for ticket {request.key} with {model.model} "
+                f"node {record.node}: one call (tickets {record.key}) with {record.model} "
                 f"cost ${record.cost_usd:.6f}, over cost_limits.error ${limits.error}"
             )
         if record.cost_usd > limits.warn:
-            self._log.warning(
-                "node %s: one call for ticket %s with %s cost $%.6f, over cost_limits.warn $%s",
-                request.node,
-                request.key,
-                model.model,
+            self.log.warning(
+                "node %s: one call (tickets %s) with %s cost $%.6f, over cost_limits.warn $%s",
+                record.node,
+                record.key,
+                record.model,
                 record.cost_usd,
                 limits.warn,
             )
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(p) for p in item["loc"]) or "answer"
-        parts.append(f"{location}: {item['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)

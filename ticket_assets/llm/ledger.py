@@ -11,6 +11,8 @@ from ticket_assets.config import CurrencyConfig
 from ticket_assets.llm.types import CallRecord
 
 LEDGER_COLUMNS = [
+    "language",
+    "batch",
     "node",
     "key",
     "model",
@@ -22,6 +24,11 @@ LEDGER_COLUMNS = [
     "latency_s",
     "cache_hit",
     "attempt",
+    "tickets",
+    "cached_tokens",
+    "http_attempts",
+    "batch",
+    "price_source",
 ]
 
 
@@ -37,6 +44,10 @@ class Ledger:
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.__dict__ for r in self.records], columns=LEDGER_COLUMNS)
+
+    def table_rows(self, *, run_id: str, mode: str) -> pd.DataFrame:
+        """The rows of the `llm_calls` table in DuckDB: the records plus run and time."""
+        return self.frame().assign(run_id=run_id, mode=mode, recorded_at=pd.Timestamp.now(tz="UTC"))
 
 
 @dataclass(frozen=True)

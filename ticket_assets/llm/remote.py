@@ -1,80 +1,142 @@
-"""Remote models through litellm: one JSON-mode chat completion per request.
+"""Remote models through litellm: the HTTP layer under the throttle.
 
-litellm is imported here, lazily, because its import costs seconds; the price map is read
-from the bundled copy (LITELLM_LOCAL_MODEL_COST_MAP) so it never touches the network.
+litellm is imported lazily (it costs seconds) and reads API keys from the environment
+itself, so keys never pass through our objects; error messages are scrubbed of any key
+value all the same. Retries are ours (see throttle.py), so litellm's and the OpenAI SDK's
+own retries are switched off.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ticket_assets.config import ModelConfig
-from ticket_assets.llm.types import LLMRequest
+from ticket_assets.config import ConfigError, ModelConfig, RunConfig
+from ticket_assets.llm.types import (
+    PermanentProviderError,
+    ProviderReply,
+    RateLimited,
+    TransientProviderError,
+)
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+_KEY_SHAPE = re.compile(r"\b(sk|rk|pk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
+_MAX_MESSAGE = 300
 
-class RemoteCallError(RuntimeError):
-    """A provider call that failed; the message names model and cause, never the key."""
+
+def redact(text: str) -> str:
+    """Remove every secret-looking environment value and key-shaped token from `text`."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and _SECRET_NAME.search(name):
+            text = text.replace(value, "***")
+    return _KEY_SHAPE.sub("***", text)
 
 
-class RemoteAnswer:
-    __slots__ = ("content", "cost_usd", "input_tokens", "output_tokens")
+def missing_credentials(config: RunConfig) -> list[str]:
+    """One line per remote node whose provider needs a key the environment lacks."""
+    import litellm
 
-    def __init__(self, content: Any, input_tokens: int, output_tokens: int, cost: float) -> None:
-        self.content = content
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-        self.cost_usd = cost
+    problems = []
+    for node in config.remote_nodes:
+        model = config.model_for(node)
+        required = litellm.validate_environment(model.model).get("missing_keys") or []
+        keys = [name for name in required if _SECRET_NAME.search(name)]
+        if keys:
+            problems.append(
+                f"node {node} uses {model.model}, which needs {' or '.join(keys)} in the "
+                "environment"
+            )
+    return problems
+
+
+def check_credentials(config: RunConfig) -> None:
+    problems = missing_credentials(config)
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _retry_after(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _classify(error: Exception, model: str) -> Exception:
+    import litellm
+
+    detail = redact(str(error)).splitlines()[0] if str(error) else ""
+    message = f"{model}: {type(error).__name__}: {detail}"[:_MAX_MESSAGE]
+    if isinstance(error, litellm.RateLimitError):
+        return RateLimited(message, _retry_after(error))
+    transient = (
+        litellm.Timeout,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
+    )
+    if isinstance(error, transient):
+        return TransientProviderError(message)
+    status = getattr(error, "status_code", None)
+    if isinstance(status, int) and status >= 500:
+        return TransientProviderError(message)
+    return PermanentProviderError(message)
 
 
 class LiteLLMProvider:
+    """`acomplete` performs one chat completion and returns text plus reported usage."""
+
     def __init__(self) -> None:
         import litellm
 
         litellm.suppress_debug_info = True
+        litellm.drop_params = True  # e.g. `seed` for providers without it
         self._litellm = litellm
 
-    def complete(self, request: LLMRequest, model: ModelConfig, repair: str | None) -> RemoteAnswer:
-        messages = [dict(m) for m in request.messages]
-        schema = json.dumps(request.output_model.model_json_schema(), ensure_ascii=False)
-        messages[0] = {
-            "role": "system",
-            "content": f"{messages[0]['content']}\n\nAnswer with one JSON object matching "
-            f"this JSON schema, nothing else:\n{schema}",
-        }
-        if repair:
-            messages.append(
-                {"role": "user", "content": f"Your last answer was invalid: {repair}. Try again."}
-            )
+    def response_format(self, model: ModelConfig, schema: Mapping[str, Any], name: str) -> dict:
+        if self._litellm.supports_response_schema(model.model):
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": dict(schema), "strict": False},
+            }
+        return {"type": "json_object"}
+
+    async def acomplete(
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any],
+        seed: int,
+    ) -> ProviderReply:
         try:
-            response = self._litellm.completion(
+            response = await self._litellm.acompletion(
                 model=model.model,
-                messages=messages,
+                messages=[dict(m) for m in messages],
                 max_tokens=model.max_tokens,
                 temperature=model.temperature,
                 api_base=model.api_base,
-                response_format={"type": "json_object"},
+                response_format=dict(response_format),
+                seed=seed,
+                timeout=model.timeout_s,
+                num_retries=0,
+                max_retries=0,
             )
         except Exception as error:  # litellm raises many provider-specific types
-            raise RemoteCallError(
-                f"{model.model}: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
-            ) from None
+            raise _classify(error, model.model) from None
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
-        try:
-            cost = float(self._litellm.completion_cost(completion_response=response))
-        except Exception:  # no price known for this model: count tokens, charge nothing
-            cost = 0.0
-        try:
-            content: Any = json.loads(text)
-        except json.JSONDecodeError:
-            content = text
-        return RemoteAnswer(
-            content,
-            int(getattr(usage, "prompt_tokens", 0) or 0),
-            int(getattr(usage, "completion_tokens", 0) or 0),
-            cost,
+        details = getattr(usage, "prompt_tokens_details", None)
+        return ProviderReply(
+            text=text,
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cached_tokens=int(getattr(details, "cached_tokens", 0) or 0),
         )

@@ -24,7 +24,8 @@ class LLMRequest:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """The ledger row of one call (cache hits included, at zero cost)."""
+    """The ledger row of one call (cache hits included, at zero cost). `key` holds the ticket
+    ids the call answered; `attempt` counts repairs (1 = first ask), `http_attempts` retries."""
 
     node: str
     key: str
@@ -37,7 +38,56 @@ class CallRecord:
     latency_s: float
     cache_hit: bool = False
     attempt: int = 1
+    language: str = ""
+    batch: str = ""
+    tickets: int = 1
+    cached_tokens: int = 0
+    http_attempts: int = 1
+    batch: bool = False
+    price_source: str = "offline"
 
 
 class LLMOutputError(RuntimeError):
     """An answer that still fails validation after the allowed repairs; names every failure."""
+
+
+class LLMCallError(RuntimeError):
+    """Calls that failed for good (after retries), past the configured error rate."""
+
+
+class BudgetExceeded(RuntimeError):
+    """The next call could take the run past its budget, so it was not made."""
+
+
+class CostLimitError(RuntimeError):
+    """A single call cost more than `cost_limits.error`."""
+
+
+@dataclass(frozen=True)
+class ProviderReply:
+    """What a remote model answered: the raw text and the usage it reported."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+
+
+class ProviderError(RuntimeError):
+    """A call that failed. Messages name the model and the cause, never an API key."""
+
+
+class RateLimited(ProviderError):
+    """HTTP 429: slow down; `retry_after` is the server's Retry-After in seconds, if sent."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TransientProviderError(ProviderError):
+    """Timeouts, 5xx, dropped connections: worth retrying after a backoff."""
+
+
+class PermanentProviderError(ProviderError):
+    """Authentication, bad requests, unknown models: retrying cannot help."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ticket_assets.nodes.base import PLAN_COLUMNS, Node, NodeContext
+from ticket_assets.nodes.base import PLAN_COLUMNS, Node, NodeContext, PromptNode
 from ticket_assets.nodes.email_draft import EmailDraftNode
 from ticket_assets.nodes.first_response import FirstResponseNode
 from ticket_assets.nodes.paraphrase import ParaphraseNode
@@ -62,7 +62,10 @@ def written_columns(pipeline: tuple[str, ...]) -> list[str]:
     """Every column the pipeline's frames end with, in first-written order."""
     columns = list(PLAN_COLUMNS)
     for name in pipeline:
-        columns += [c for c in NODES[name].writes if c not in columns]
+        node = NODES[name]
+        columns += [c for c in node.writes if c not in columns]
+        if isinstance(node, PromptNode):
+            columns.append(node.version_column)
     return columns
 
 

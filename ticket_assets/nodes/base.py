@@ -130,39 +130,60 @@ class PromptNode(Node):
     def validation_context(self, ctx: NodeContext) -> dict[str, Any]:
         return {}
 
-    def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+    def expected_language(self, row: Mapping[str, Any], ctx: NodeContext) -> str | None:
+        """The language the answer's text must be in, if the node writes text."""
+        return None
+
+    def requests(
+        self, records: Sequence[Mapping[str, Any]], ctx: NodeContext
+    ) -> list[tuple[int, LLMRequest]]:
+        """(row position, request) for every row that needs a call."""
         prompt = ctx.prompt(self.name)
-        records = frame.to_dict("records")
-        validation = self.validation_context(ctx)
-        requests: list[LLMRequest] = []
-        positions: list[int] = []
+        shared_validation = self.validation_context(ctx)
+        requests = []
         for position, row in enumerate(records):
             if not self.needs_call(row, ctx):
                 continue
             variables = {**row, **self.extra_variables(row, ctx)}
-            requests.append(
-                LLMRequest(
-                    node=self.name,
-                    key=row["ticket_id"],
-                    messages=prompt.render(variables),
-                    variables=variables,
-                    output_model=self.output_model,
-                    prompt_version=prompt.version,
-                    validation_context=validation,
-                )
+            validation = {
+                **shared_validation,
+                "expected_language": self.expected_language(row, ctx),
+            }
+            request = LLMRequest(
+                node=self.name,
+                key=row["ticket_id"],
+                messages=prompt.render(variables),
+                variables=variables,
+                output_model=self.output_model,
+                prompt_version=prompt.version,
+                validation_context=validation,
             )
-            positions.append(position)
-        answers = ctx.llm.complete(self.name, requests)
+            requests.append((position, request))
+        return requests
+
+    @property
+    def version_column(self) -> str:
+        return f"{self.name}_prompt_version"
+
+    def prepare(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+        """Columns the node adds without the LLM, before its prompts are rendered."""
+        return frame
+
+    def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+        frame = self.prepare(frame, ctx)
+        records = frame.to_dict("records")
+        planned = self.requests(records, ctx)
+        answers = ctx.llm.complete(self.name, [request for _, request in planned])
         # Rows that needed no call keep their values (e.g. translate into the same language).
         answer_columns = list(self.output_model.model_fields)
         written = [{c: row.get(c) for c in answer_columns} for row in records]
-        for position, answer in zip(positions, answers, strict=True):
+        versions: list[str | None] = [None] * len(records)
+        for (position, request), answer in zip(planned, answers, strict=True):
             written[position] = answer.model_dump()
+            versions[position] = request.prompt_version
         result = frame.copy()
         for column in answer_columns:
             result[column] = [values[column] for values in written]
+        # Which prompt produced each row's answer (None where no call was needed).
+        result[self.version_column] = versions
         return result
-
-
-def missing_columns(frame: pd.DataFrame, needed: Sequence[str]) -> list[str]:
-    return [column for column in needed if column not in frame.columns]

@@ -23,3 +23,6 @@ class EmailDraftNode(PromptNode):
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         draft = ctx.draft_language(row["language"])
         return {"draft_language": draft, "draft_language_name": language_name(draft)}
+
+    def expected_language(self, row: Mapping[str, Any], ctx: NodeContext) -> str | None:
+        return ctx.draft_language(row["language"])

@@ -33,3 +33,6 @@ class FirstResponseNode(PromptNode):
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return {"language_name": language_name(row["language"])}
+
+    def expected_language(self, row: Mapping[str, Any], ctx: NodeContext) -> str | None:
+        return row["language"]

@@ -7,6 +7,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from ticket_assets.config import SUPPORTED_LANGUAGES
+from ticket_assets.language import detect_language
+
 _LEAKS = re.compile(r"\{\{|\}\}|\{%|%\}|\{[A-Za-z_]\w*\}|\[[A-Z_]{2,}\]|<[a-z_]+>|```")
 MIN_TAGS = 4
 MAX_TAGS = 8
@@ -25,6 +28,20 @@ def _clean_text(value: str) -> str:
 CleanText = Annotated[str, AfterValidator(_clean_text)]
 
 
+def _in_expected_language(text: str, info: ValidationInfo) -> str:
+    """With `check_language` in the context, reject text written in another language."""
+    context = info.context or {}
+    expected = context.get("expected_language")
+    if expected and context.get("check_language"):
+        found = detect_language(text)
+        if found is not None and found != expected:
+            raise ValueError(
+                f"is written in {SUPPORTED_LANGUAGES[found]}, "
+                f"expected {SUPPORTED_LANGUAGES[expected]}"
+            )
+    return text
+
+
 class Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -36,6 +53,8 @@ class TopicAnswer(Answer):
 class EmailAnswer(Answer):
     subject: CleanText
     body: CleanText
+
+    _body_language = field_validator("body")(_in_expected_language)
 
 
 class TagsAnswer(Answer):
@@ -59,3 +78,5 @@ class TagsAnswer(Answer):
 
 class FirstResponseAnswer(Answer):
     first_response: CleanText
+
+    _reply_language = field_validator("first_response")(_in_expected_language)

@@ -22,3 +22,6 @@ class ParaphraseNode(PromptNode):
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         text_language = ctx.text_language(self.name, row["language"])
         return {"text_language": text_language, "text_language_name": language_name(text_language)}
+
+    def expected_language(self, row: Mapping[str, Any], ctx: NodeContext) -> str | None:
+        return ctx.text_language(self.name, row["language"])

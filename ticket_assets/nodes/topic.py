@@ -38,7 +38,7 @@ class TopicNode(PromptNode):
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return {"allowed_topics": list(ctx.tables.topics_for(row["queue"], row["type"]))}
 
-    def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+    def prepare(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
         sampled = [
             ctx.tables.sample_ticket(stable_rng(ctx.config.seed, ticket_id, "sample"), language)
             for ticket_id, language in zip(frame["ticket_id"], frame["language"], strict=True)
@@ -46,4 +46,4 @@ class TopicNode(PromptNode):
         with_labels = frame.copy()
         for column in SAMPLED_COLUMNS:
             with_labels[column] = [values[column] for values in sampled]
-        return super().run(with_labels, ctx)
+        return with_labels

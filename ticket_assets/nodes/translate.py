@@ -30,3 +30,6 @@ class TranslateNode(PromptNode):
             "target_language": row["language"],
             "target_language_name": language_name(row["language"]),
         }
+
+    def expected_language(self, row: Mapping[str, Any], ctx: NodeContext) -> str | None:
+        return row["language"]

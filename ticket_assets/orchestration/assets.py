@@ -11,9 +11,12 @@ import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, write_exports
+from ticket_assets.llm.budget import budget_for_run
 from ticket_assets.llm.client import LLMClient
+from ticket_assets.llm.remote import check_credentials
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.nodes import NODES, NodeContext
+from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
 from ticket_assets.orchestration.metadata import node_metadata, preview
 from ticket_assets.orchestration.partitions import (
     Partition,
@@ -74,17 +77,35 @@ def _run_node(
     frame: pd.DataFrame,
     partitions: Sequence[Partition],
     ledger_sink: LedgerSink | None,
-) -> dg.Output[pd.DataFrame]:
+) -> dg.Output[NodeOutput]:
+    if config.remote_nodes:
+        check_credentials(config)  # fail the first step before any call is paid for
     tables = tables_for(config)
-    client = LLMClient(config, tables, logger=context.log)
-    result = NODES[node_name].run(frame, NodeContext(config, tables, client))
-    schema = ticket_schema(config, tables, result.columns)
-    validate_or_raise(schema, result, f"node {node_name}")
+    client = LLMClient(
+        config,
+        tables,
+        logger=context.log,
+        budget=budget_for_run(context.run.run_id, config.budget_usd),
+    )
+    try:
+        result = NODES[node_name].run(frame, NodeContext(config, tables, client))
+        validate_or_raise(
+            ticket_schema(config, tables, result.columns), result, f"node {node_name}"
+        )
+    except Exception:
+        # The calls were paid for even though no row is written: keep them in the ledger.
+        store_for(config).append_rows(
+            LEDGER_TABLE, client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
+        )
+        raise
     records = client.ledger.records
     if ledger_sink is not None:
         ledger_sink(node_name, partitions, records)
     model = config.model_for(node_name).model
-    return dg.Output(result, metadata=node_metadata(result, records, config, model))
+    calls = client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
+    return dg.Output(
+        NodeOutput(result, calls), metadata=node_metadata(result, records, config, model)
+    )
 
 
 def node_asset(
@@ -109,7 +130,7 @@ def node_asset(
     if upstream is None:
 
         @decorator
-        def _root(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+        def _root(context: dg.AssetExecutionContext) -> dg.Output[NodeOutput]:
             partitions = split_keys(context.partition_keys)
             code = store_for(config).dataset_code(config.dataset)
             frame = plan_frame(config, partitions, code)
@@ -120,7 +141,7 @@ def node_asset(
     @decorator
     def _chained(
         context: dg.AssetExecutionContext, previous: pd.DataFrame
-    ) -> dg.Output[pd.DataFrame]:
+    ) -> dg.Output[NodeOutput]:
         partitions = split_keys(context.partition_keys)
         _require_upstream_rows(config, upstream, previous, partitions)
         return _run_node(context, config, node_name, previous, partitions, ledger_sink)

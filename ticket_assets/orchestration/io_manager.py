@@ -6,6 +6,7 @@ Unpartitioned assets (exports, reports) replace their whole table atomically.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -13,6 +14,17 @@ from pydantic import Field
 
 from ticket_assets.orchestration.partitions import split_keys
 from ticket_assets.orchestration.store import LOCK_TIMEOUT_SECONDS, Partition, TicketStore
+
+LEDGER_TABLE = "llm_calls"
+
+
+@dataclass(frozen=True)
+class NodeOutput:
+    """A node asset's result: its ticket rows and the ledger rows of the calls that made them,
+    written in one transaction so spend and data cannot drift apart."""
+
+    frame: pd.DataFrame
+    llm_calls: pd.DataFrame
 
 
 class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
@@ -25,14 +37,19 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
         description="How long to wait for another process's lock on the file before failing.",
     )
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
+    def handle_output(
+        self, context: dg.OutputContext, obj: pd.DataFrame | NodeOutput | None
+    ) -> None:
         if obj is None:
             return
+        appended = {}
+        if isinstance(obj, NodeOutput):
+            appended, obj = {LEDGER_TABLE: obj.llm_calls}, obj.frame
         store = self._store()
         table = context.asset_key.path[-1]
         if context.has_asset_partitions:
             partitions = _partitions(context.asset_partition_keys, context.asset_partitions_def)
-            rows = store.write_partitions(table, obj, partitions)
+            rows = store.write_partitions(table, obj, partitions, appended=appended)
             empty = sorted(set(partitions) - set(zip(obj["language"], obj["batch"], strict=True)))
             if empty:
                 # Legitimate (the partitions are now empty) but usually worth noticing.

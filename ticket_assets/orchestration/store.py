@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,9 +98,16 @@ class TicketStore:
     # -- writes --------------------------------------------------------------------------------
 
     def write_partitions(
-        self, table: str, frame: pd.DataFrame, partitions: Sequence[Partition]
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        partitions: Sequence[Partition],
+        *,
+        appended: Mapping[str, pd.DataFrame] | None = None,
     ) -> int:
-        """Replace the rows of `partitions` ((language, batch) pairs) with `frame` atomically.
+        """Replace the rows of `partitions` ((language, batch) pairs) with `frame` atomically,
+        and append `appended` rows to other tables in the same transaction (the LLM ledger:
+        it is written exactly when the data it paid for is).
 
         Returns the number of rows written. See the module docstring for the guarantees.
         """
@@ -126,7 +133,30 @@ class TicketStore:
             # After the DELETE, so that retyping can ignore the rows being replaced.
             self._reconcile_columns(con, table, frame_types)
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM {_FRAME_VIEW}")
+            for other, rows in (appended or {}).items():
+                self._append(con, other, rows)
         return len(frame)
+
+    def append_rows(self, table: str, rows: pd.DataFrame) -> int:
+        """Append rows to a table (created on first use) in one transaction."""
+        with self._transaction() as con:
+            self._append(con, table, rows)
+        return len(rows)
+
+    def _append(self, con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        view = f"{_FRAME_VIEW}_append"
+        con.register(view, rows)
+        frame_types = _frame_types(con, rows, view)
+        definitions = ", ".join(
+            f"{quote_ident(name)} {_storage_type(kind)}" for name, kind in frame_types.items()
+        )
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified(table)} ({definitions})")
+        self._reconcile_columns(con, table, frame_types)
+        con.execute(f"INSERT INTO {self.qualified(table)} BY NAME SELECT * FROM {view}")
+        con.unregister(view)
 
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         """Replace a whole (unpartitioned) table with `frame` atomically; returns rows written."""
@@ -348,9 +378,11 @@ def _check_rows_inside(table: str, frame: pd.DataFrame, partitions: Sequence[Par
         )
 
 
-def _frame_types(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> dict[str, str]:
+def _frame_types(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, view: str = _FRAME_VIEW
+) -> dict[str, str]:
     """Column name -> DuckDB type of the registered frame, as DuckDB's pandas scan sees it."""
-    rows = con.execute(f"DESCRIBE SELECT * FROM {_FRAME_VIEW}").fetchall()
+    rows = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
     if frame.empty:
         # No values, so no types worth keeping (pandas makes empty columns float64).
         return {row[0]: _UNTYPED for row in rows}

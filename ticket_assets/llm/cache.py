@@ -1,0 +1,215 @@
+"""A persistent response cache keyed by the content of a call, in one SQLite file.
+
+Several processes may read and write at once: WAL mode lets readers run beside the single
+writer, and the busy timeout makes writers queue instead of failing. Each put is its own
+committed transaction, so a crash loses nothing that was already put. Calls are short and
+synchronous; coroutines may call them directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ticket_assets.llm.types import ProviderReply
+
+BUSY_TIMEOUT_S = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+
+
+class CacheCorruptError(RuntimeError):
+    """The cache file is not a readable SQLite database."""
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    entries: int
+    size_bytes: int  # the database file and its write-ahead log
+    per_model: dict[str, int]
+
+
+def _jsonable(value: object) -> object:
+    # Messages and params may arrive as read-only mappings; JSON only knows dicts.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot use {type(value).__name__} in a cache key")
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switches the file to WAL (a persistent setting) unless it is already.
+
+    SQLite answers "database is locked" at once, without its busy handler, when two processes
+    convert a new file at the same moment, so the switch is retried here.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+class ResponseCache:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+
+    # Connections belong to one thread and one process; a pickled copy opens its own.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self._local = threading.local()
+
+    @staticmethod
+    def key(
+        *,
+        model: str,
+        messages: Sequence[Mapping[str, str]],
+        params: Mapping[str, Any],
+        schema: Mapping[str, Any] | None,
+    ) -> str:
+        """sha256 of a canonical JSON of everything that shapes the answer.
+
+        `params` holds temperature, max_tokens, seed, api_base and the like, never an API key:
+        rotating a key must not invalidate the cache.
+        """
+        if any("api_key" in name.lower() for name in params):
+            raise ValueError("API keys do not belong in a cache key")
+        canonical = json.dumps(
+            {"model": model, "messages": list(messages), "params": params, "schema": schema},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=_jsonable,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> ProviderReply | None:
+        with self._guard():
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT text, input_tokens, output_tokens, cached_tokens FROM responses"
+                    " WHERE key = ?",
+                    (key,),
+                )
+                .fetchone()
+            )
+        return None if row is None else ProviderReply(*row)
+
+    def put(self, key: str, reply: ProviderReply, *, model: str) -> None:
+        with self._guard():
+            self._connection().execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    model,
+                    reply.text,
+                    reply.input_tokens,
+                    reply.output_tokens,
+                    reply.cached_tokens,
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
+
+    def clear(self, model: str | None = None) -> int:
+        """Removes the entries of `model`, or all; returns how many.
+
+        Clearing all of a corrupt file deletes the file, which is the way out that
+        CacheCorruptError recommends.
+        """
+        try:
+            with self._guard():
+                connection = self._connection()
+                if model is None:
+                    return connection.execute("DELETE FROM responses").rowcount
+                return connection.execute(
+                    "DELETE FROM responses WHERE model = ?", (model,)
+                ).rowcount
+        except CacheCorruptError:
+            if model is not None:
+                raise
+            self._close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            return 0
+
+    def stats(self) -> CacheStats:
+        with self._guard():
+            rows = (
+                self._connection()
+                .execute("SELECT model, COUNT(*) FROM responses GROUP BY model ORDER BY model")
+                .fetchall()
+            )
+        per_model = dict(rows)
+        size = sum(
+            os.path.getsize(name)
+            for name in (self.path, f"{self.path}-wal")
+            if os.path.exists(name)
+        )
+        return CacheStats(entries=sum(per_model.values()), size_bytes=size, per_model=per_model)
+
+    def _connection(self) -> sqlite3.Connection:
+        # The pid check keeps a forked child from sharing its parent's connection.
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.connection = self._open()
+            local.pid = os.getpid()
+        return local.connection
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: autocommit, so every statement is committed on its own.
+        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            _enable_wal(connection)
+            connection.execute(_SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _close(self) -> None:
+        if getattr(self._local, "pid", None) == os.getpid():
+            self._local.connection.close()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, disk full: not the file's fault
+        except sqlite3.DatabaseError as error:
+            raise CacheCorruptError(
+                f"the LLM response cache {self.path} is corrupt ({error}); delete it or run "
+                "`python -m ticket_assets cache clear`"
+            ) from error

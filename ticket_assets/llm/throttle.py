@@ -1,0 +1,217 @@
+"""Concurrency, rate limits and retries for provider calls; pure asyncio.
+
+Concurrency adapts AIMD-style: halved on a rate limit (once per congestion episode), raised by
+one after about one round trip of successes. Requests and tokens per minute are token buckets,
+kept as GCRA "theoretical arrival times" so a waiting call reserves its start time at once, in
+arrival order, without locks. All waiting goes through the injected `sleep` and `clock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from ticket_assets.llm.types import RateLimited, TransientProviderError
+
+T = TypeVar("T")
+
+# 2**60 half-seconds is far beyond any backoff cap; it keeps the float conversion finite.
+_MAX_BACKOFF_EXPONENT = 60
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    concurrency: int = 16  # maximum (and starting) number of calls in flight
+    min_concurrency: int = 1
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_retries: int = 6  # retries after the first attempt, for RateLimited and transient errors
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_concurrency <= self.concurrency:
+            raise ValueError(
+                f"need 1 <= min_concurrency <= concurrency, got {self.min_concurrency} "
+                f"and {self.concurrency}"
+            )
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            limit = getattr(self, name)
+            if limit is not None and limit <= 0:
+                raise ValueError(f"{name} must be positive or None, got {limit}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff_base_s < 0 or self.backoff_max_s < 0:
+            raise ValueError("backoff times must be >= 0")
+
+
+@dataclass
+class ThrottleStats:
+    calls: int = 0  # attempts that reached `fn`, retries included
+    successes: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    transient_errors: int = 0
+    permanent_errors: int = 0  # PermanentProviderError and any other exception from `fn`
+    concurrency_now: int = 0
+    concurrency_min_seen: int = 0
+
+
+class _Bucket:
+    """A token bucket of `per_minute` capacity refilling continuously, as a GCRA.
+
+    `_tat` is the time at which the bucket would be full again; the bucket holds
+    `capacity - rate * max(0, tat - now)` tokens, negative levels being reservations.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._tat = float("-inf")
+
+    def earliest_start(self, cost: float, now: float) -> float:
+        # Clamping the cost to the capacity lets an oversized call through once the bucket is
+        # full instead of waiting forever; its full cost still delays the calls after it.
+        needed = min(cost, self.capacity)
+        return max(now, self._tat + (needed - self.capacity) / self.rate)
+
+    def reserve(self, cost: float, start: float) -> None:
+        self._tat = max(self._tat, start) + cost / self.rate
+
+
+class Throttle:
+    def __init__(
+        self,
+        settings: ThrottleSettings,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._limit = settings.concurrency
+        self._in_flight = 0
+        # Plain futures from the running loop rather than an asyncio.Condition, so the slot
+        # count can be resized and one Throttle can serve successive event loops.
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._requests = (
+            _Bucket(settings.requests_per_minute) if settings.requests_per_minute else None
+        )
+        self._tokens = _Bucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
+        self._started = 0  # attempts started so far; numbers each attempt
+        self._decreased_at = 0  # value of `_started` at the last decrease
+        self._successes_since_change = 0
+        self._stats = ThrottleStats(concurrency_now=self._limit, concurrency_min_seen=self._limit)
+
+    @property
+    def stats(self) -> ThrottleStats:
+        return replace(self._stats, concurrency_now=self._limit)
+
+    async def call(self, fn: Callable[[], Awaitable[T]], *, tokens: int) -> tuple[T, int]:
+        """Run fn under the limits; returns (result, attempts used, 1-based). `tokens` = estimated
+        tokens of the call (prompt + max output) for the TPM budget."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._acquire_slot()
+            try:
+                await self._wait_for_budget(tokens)
+                self._started += 1
+                number = self._started
+                self._stats.calls += 1
+                result = await fn()
+            except RateLimited as error:
+                self._stats.rate_limited += 1
+                self._slow_down(number)
+                if attempt > self._settings.max_retries:
+                    raise
+                delay = None if error.retry_after is None else max(0.0, error.retry_after)
+            except TransientProviderError:
+                self._stats.transient_errors += 1
+                if attempt > self._settings.max_retries:
+                    raise
+                delay = None
+            except Exception:
+                # PermanentProviderError and anything unexpected: retrying cannot help.
+                self._stats.permanent_errors += 1
+                raise
+            else:
+                self._stats.successes += 1
+                self._speed_up()
+                return result, attempt
+            finally:
+                self._release_slot()
+            # The retry wait happens outside the slot so other calls keep the pipe full.
+            self._stats.retries += 1
+            await self._sleep(self._backoff(attempt) if delay is None else delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**(attempt - 1))]; first retry <= base."""
+        exponent = min(attempt - 1, _MAX_BACKOFF_EXPONENT)
+        ceiling = min(self._settings.backoff_max_s, self._settings.backoff_base_s * 2**exponent)
+        return self._rng.uniform(0, ceiling)
+
+    async def _wait_for_budget(self, tokens: int) -> None:
+        buckets = [(b, c) for b, c in ((self._requests, 1), (self._tokens, tokens)) if b]
+        if not buckets:
+            return
+        now = self._clock()
+        start = max(bucket.earliest_start(cost, now) for bucket, cost in buckets)
+        # Reserve before sleeping (no await in between): later callers queue behind this one.
+        for bucket, cost in buckets:
+            bucket.reserve(cost, start)
+        if start > now:
+            await self._sleep(start - now)
+
+    async def _acquire_slot(self) -> None:
+        if self._in_flight < self._limit and not self._waiters:
+            self._in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()  # the slot was handed over just before the cancellation
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def _release_slot(self) -> None:
+        self._in_flight -= 1
+        self._hand_over_slots()
+
+    def _hand_over_slots(self) -> None:
+        # The slot is counted for the waiter as it is handed over, so no newcomer can take it.
+        while self._waiters and self._in_flight < self._limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._in_flight += 1
+                waiter.set_result(None)
+
+    def _slow_down(self, number: int) -> None:
+        self._successes_since_change = 0
+        # Calls that started before the last decrease report the congestion that caused it.
+        if number <= self._decreased_at:
+            return
+        self._decreased_at = self._started
+        self._limit = max(self._settings.min_concurrency, self._limit // 2)
+        self._stats.concurrency_min_seen = min(self._stats.concurrency_min_seen, self._limit)
+
+    def _speed_up(self) -> None:
+        if self._limit >= self._settings.concurrency:
+            return
+        self._successes_since_change += 1
+        if self._successes_since_change >= self._limit:
+            self._successes_since_change = 0
+            self._limit += 1
+            self._hand_over_slots()

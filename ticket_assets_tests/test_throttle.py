@@ -1,0 +1,369 @@
+"""The throttle: concurrency cap, AIMD on rate limits, RPM/TPM buckets, retries and backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from ticket_assets.llm.throttle import Throttle, ThrottleSettings
+from ticket_assets.llm.types import (
+    PermanentProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+
+T = TypeVar("T")
+
+
+class FakeTime:
+    """Virtual time: sleepers wake one at a time in time order, once every task has settled."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.delays: list[float] = []
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.delays.append(delay)
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + delay, next(self._order), waiter))
+        await waiter
+
+    def throttle(self, settings: ThrottleSettings, seed: int = 0) -> Throttle:
+        return Throttle(settings, sleep=self.sleep, clock=self.clock, rng=random.Random(seed))
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run(self._drive(main))
+
+    async def _drive(self, main: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.ensure_future(main)
+        idle_rounds = 0
+        while not task.done():
+            for _ in range(50):  # let every runnable task reach its next wait
+                await asyncio.sleep(0)
+            if task.done():
+                break
+            if not self._sleepers:
+                idle_rounds += 1
+                assert idle_rounds < 100, "deadlock: tasks wait but nobody sleeps"
+                continue
+            idle_rounds = 0
+            when, _, waiter = heapq.heappop(self._sleepers)
+            self.now = max(self.now, when)
+            waiter.set_result(None)
+        return task.result()
+
+
+class Probe:
+    """A fake provider call that takes `latency` fake seconds and measures calls in flight."""
+
+    def __init__(self, fake: FakeTime, latency: float = 1.0) -> None:
+        self.fake = fake
+        self.latency = latency
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.starts: list[float] = []
+
+    def __call__(self, failures: list[Exception] | None = None) -> Callable[[], Awaitable[str]]:
+        pending = list(failures or [])
+
+        async def fn() -> str:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.starts.append(self.fake.now)
+            try:
+                await self.fake.sleep(self.latency)
+                if pending:
+                    raise pending.pop(0)
+                return "ok"
+            finally:
+                self.in_flight -= 1
+
+        return fn
+
+
+def test_concurrency_never_exceeds_the_limit() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=8))
+    probe = Probe(fake)
+
+    async def main() -> list[tuple[str, int]]:
+        return await asyncio.gather(*(throttle.call(probe(), tokens=10) for _ in range(100)))
+
+    results = fake.run(main())
+    assert results == [("ok", 1)] * 100
+    assert probe.max_in_flight == 8
+    assert fake.now == 13.0  # 13 rounds of 1 s
+    stats = throttle.stats
+    assert (stats.calls, stats.successes, stats.retries) == (100, 100, 0)
+
+
+def test_a_burst_of_rate_limits_halves_concurrency_once() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=32))
+    probe = Probe(fake)
+
+    async def main() -> list[tuple[str, int]]:
+        calls = (throttle.call(probe([RateLimited("429", 2.0)]), tokens=1) for _ in range(32))
+        return await asyncio.gather(*calls)
+
+    results = fake.run(main())
+    assert results == [("ok", 2)] * 32
+    stats = throttle.stats
+    assert stats.rate_limited == 32
+    assert stats.retries == 32
+    assert stats.concurrency_min_seen == 16
+    assert probe.max_in_flight == 32  # the retries then ran at most 16 at a time
+    assert stats.concurrency_now == 17  # 16 retries succeeded: one round trip, +1
+
+
+def test_a_call_started_after_the_decrease_halves_again() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=16, min_concurrency=3))
+    probe = Probe(fake)
+
+    async def main() -> None:
+        for expected in (8, 4, 3, 3):  # one congestion episode at a time, floored at min
+            await throttle.call(probe([RateLimited("429", 1.0)]), tokens=1)
+            assert throttle.stats.concurrency_min_seen == expected
+
+    fake.run(main())
+
+
+def test_concurrency_recovers_to_the_maximum_after_successes() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=16))
+    probe = Probe(fake)
+    seen: list[int] = []
+
+    async def main() -> None:
+        await throttle.call(probe([RateLimited("429", 1.0)]), tokens=1)
+        for _ in range(200):
+            await throttle.call(probe(), tokens=1)
+            seen.append(throttle.stats.concurrency_now)
+
+    fake.run(main())
+    assert seen[0] == 8
+    # +1 per `concurrency_now` successes: 8 + 9 + ... + 15 = 92 successes to get back to 16,
+    # the first being the retry of the rate-limited call.
+    assert seen.index(16) == 92 - 2
+    assert max(seen) == 16
+    assert seen == sorted(seen)
+
+
+def test_retry_after_is_honoured() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings())
+    probe = Probe(fake, latency=0.0)
+
+    result = fake.run(throttle.call(probe([RateLimited("429", retry_after=7.5)]), tokens=1))
+    assert result == ("ok", 2)
+    assert fake.delays == [0.0, 7.5, 0.0]  # call, wait as told, call again
+
+
+def test_transient_errors_are_retried_with_bounded_jittered_backoff() -> None:
+    fake = FakeTime()
+    settings = ThrottleSettings(backoff_base_s=0.5, backoff_max_s=3.0)
+    throttle = fake.throttle(settings, seed=7)
+    probe = Probe(fake, latency=0.0)
+    failures: list[Exception] = [TransientProviderError(f"503 #{i}") for i in range(5)]
+
+    result = fake.run(throttle.call(probe(failures), tokens=1))
+    assert result == ("ok", 6)
+    backoffs = fake.delays[1::2]  # the calls themselves sleep 0
+    assert len(backoffs) == 5
+    for retry, delay in enumerate(backoffs):
+        assert 0 <= delay <= min(3.0, 0.5 * 2**retry)
+    assert len(set(backoffs)) == 5  # jittered, not a fixed schedule
+    stats = throttle.stats
+    assert (stats.transient_errors, stats.retries, stats.successes) == (5, 5, 1)
+    assert stats.concurrency_now == 16  # transient errors are not congestion
+
+
+def test_rate_limit_without_retry_after_backs_off_with_jitter() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(backoff_base_s=1.0))
+    probe = Probe(fake, latency=0.0)
+
+    assert fake.run(throttle.call(probe([RateLimited("429")]), tokens=1)) == ("ok", 2)
+    assert 0 <= fake.delays[1] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "error", [PermanentProviderError("401 bad key"), ValueError("bug in the caller")]
+)
+def test_permanent_and_unexpected_errors_are_not_retried(error: Exception) -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings())
+    probe = Probe(fake, latency=0.0)
+
+    with pytest.raises(type(error)) as raised:
+        fake.run(throttle.call(probe([error]), tokens=1))
+    assert raised.value is error
+    assert len(probe.starts) == 1
+    assert fake.delays == [0.0]  # no backoff
+    assert throttle.stats.permanent_errors == 1
+    assert throttle.stats.retries == 0
+
+
+@pytest.mark.parametrize("kind", ["transient", "rate_limited"])
+def test_exhausted_retries_reraise_the_last_error(kind: str) -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(max_retries=2, min_concurrency=16))
+    probe = Probe(fake, latency=0.0)
+    failures: list[Exception] = [
+        TransientProviderError(f"#{i}") if kind == "transient" else RateLimited(f"#{i}", 1.0)
+        for i in range(10)
+    ]
+
+    with pytest.raises(type(failures[0])) as raised:
+        fake.run(throttle.call(probe(failures), tokens=1))
+    assert raised.value is failures[2]
+    assert len(probe.starts) == 3
+    assert throttle.stats.retries == 2
+
+
+def test_retry_wait_does_not_hold_a_slot() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=1))
+    probe = Probe(fake, latency=1.0)
+
+    async def main() -> None:
+        slow = throttle.call(probe([RateLimited("429", retry_after=100.0)]), tokens=1)
+        first = asyncio.ensure_future(slow)
+        await asyncio.sleep(0)
+        assert await throttle.call(probe(), tokens=1) == ("ok", 1)
+        assert fake.now < 100  # ran while the first call waited for its retry
+        assert await first == ("ok", 2)
+
+    fake.run(main())
+
+
+def test_requests_per_minute_are_respected() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=64, requests_per_minute=60))
+    probe = Probe(fake, latency=0.5)
+
+    async def main() -> None:
+        await asyncio.gather(*(throttle.call(probe(), tokens=1) for _ in range(150)))
+
+    fake.run(main())
+    starts = sorted(probe.starts)
+    # A full bucket allows a burst of 60, then one request a second.
+    assert starts[:60] == [0.0] * 60
+    assert starts[60:] == pytest.approx([float(i) for i in range(1, 91)])
+    for t in starts:
+        assert sum(s <= t for s in starts) <= 60 + t + 1e-9
+
+
+def test_tokens_per_minute_are_respected() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=64, tokens_per_minute=10_000))
+    probe = Probe(fake, latency=0.5)
+
+    async def main() -> None:
+        await asyncio.gather(*(throttle.call(probe(), tokens=1_000) for _ in range(30)))
+
+    fake.run(main())
+    starts = sorted(probe.starts)
+    # Ten calls fit the bucket; then 1,000 tokens refill every 6 s.
+    assert starts[:10] == [0.0] * 10
+    assert starts[10:] == pytest.approx([6.0 * i for i in range(1, 21)])
+
+
+def test_both_budgets_apply_at_once() -> None:
+    fake = FakeTime()
+    settings = ThrottleSettings(requests_per_minute=6, tokens_per_minute=6_000)
+    throttle = fake.throttle(settings)
+    probe = Probe(fake, latency=0.0)
+
+    async def main() -> None:
+        await asyncio.gather(*(throttle.call(probe(), tokens=2_000) for _ in range(6)))
+
+    fake.run(main())
+    # Tokens bind first (3 calls fit, then 20 s per call); requests would allow 6 at once.
+    assert sorted(probe.starts) == pytest.approx([0.0, 0.0, 0.0, 20.0, 40.0, 60.0])
+
+
+def test_a_call_larger_than_the_token_budget_does_not_deadlock() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(tokens_per_minute=10_000))
+    probe = Probe(fake, latency=0.0)
+
+    async def main() -> None:
+        for _ in range(3):
+            assert await throttle.call(probe(), tokens=25_000) == ("ok", 1)
+
+    fake.run(main())
+    # Each passes once the bucket is full again; its overdraft of 25,000 tokens takes 150 s.
+    assert probe.starts == pytest.approx([0.0, 150.0, 300.0])
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="min_concurrency"):
+        ThrottleSettings(concurrency=4, min_concurrency=5)
+    with pytest.raises(ValueError, match="requests_per_minute"):
+        ThrottleSettings(requests_per_minute=0)
+    with pytest.raises(ValueError, match="max_retries"):
+        ThrottleSettings(max_retries=-1)
+
+
+def test_real_clock_throughput_and_cap() -> None:
+    throttle = Throttle(ThrottleSettings(concurrency=32))
+    in_flight = 0
+    max_in_flight = 0
+
+    async def fn() -> None:
+        nonlocal in_flight, max_in_flight
+        in_flight += 1
+        max_in_flight = max(max_in_flight, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+
+    async def main() -> None:
+        await asyncio.gather(*(throttle.call(fn, tokens=1) for _ in range(200)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    bound = -(-200 // 32) * 0.02  # 7 rounds of 20 ms
+    assert elapsed < 3 * bound
+    assert max_in_flight == 32
+
+
+def test_real_clock_retries_rate_limits_and_cancellation_frees_slots() -> None:
+    settings = ThrottleSettings(concurrency=2, requests_per_minute=6000, backoff_base_s=0.05)
+    throttle = Throttle(settings)
+    failures = [RateLimited("429", retry_after=0.01), TransientProviderError("timeout")]
+
+    async def flaky() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "ok"
+
+    async def main() -> None:
+        hung = [asyncio.ensure_future(throttle.call(asyncio.Event().wait, tokens=1)) for _ in "ab"]
+        queued = asyncio.ensure_future(throttle.call(flaky, tokens=1))
+        await asyncio.sleep(0.01)
+        assert not queued.done()  # both slots are taken
+        for task in [*hung, queued]:
+            task.cancel()
+        await asyncio.gather(*hung, queued, return_exceptions=True)
+        assert await asyncio.wait_for(throttle.call(flaky, tokens=1), 0.9) == ("ok", 3)
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    assert time.perf_counter() - started < 1.0
+    # A Throttle outlives its event loop: the next asyncio.run can use it.
+    assert asyncio.run(throttle.call(flaky, tokens=1)) == ("ok", 1)
