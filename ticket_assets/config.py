@@ -81,6 +81,23 @@ class ModelConfig(StrictModel):
     max_repairs: int = Field(default=2, ge=0, le=10)
     batch: bool = False
 
+    @model_validator(mode="after")
+    def _batch_needs_openai(self) -> ModelConfig:
+        if self.batch and self.provider != "openai":
+            raise ValueError(
+                f"batch: true needs an OpenAI Batch API (model openai/...), not {self.model!r}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _model_has_provider(self) -> ModelConfig:
+        if self.model != "offline" and "/" not in self.model:
+            raise ValueError(
+                f"model {self.model!r} needs a provider prefix, e.g. openai/{self.model}; "
+                "or use offline"
+            )
+        return self
+
     @property
     def provider(self) -> str:
         return self.model.split("/", 1)[0] if "/" in self.model else self.model
@@ -234,8 +251,14 @@ class RunConfig(StrictModel):
     def with_model(self, model: str | None = None, api_base: str | None = None) -> RunConfig:
         """The same config with every node's model (and/or API base) replaced."""
         update = {k: v for k, v in {"model": model, "api_base": api_base}.items() if v}
-        models = {name: entry.model_copy(update=update) for name, entry in self.models.items()}
-        models.setdefault("default", ModelConfig().model_copy(update=update))
+        entries = {"default": ModelConfig(), **self.models}
+        try:
+            models = {
+                name: ModelConfig.model_validate({**entry.model_dump(exclude_unset=True), **update})
+                for name, entry in entries.items()
+            }
+        except ValidationError as error:
+            raise ConfigError(_format_validation_error(error, "--model/--api-base")) from None
         return self.model_copy(update={"models": models})
 
     def resolve(self, path: Path) -> Path:
@@ -256,6 +279,10 @@ class RunConfig(StrictModel):
     @property
     def cache_path(self) -> Path:
         return self.data_path / "llm_cache.sqlite"
+
+    @property
+    def batch_state_path(self) -> Path:
+        return self.data_path / "llm_batches.sqlite"
 
     @property
     def remote_nodes(self) -> list[str]:

@@ -4,6 +4,7 @@ built from the request, token usage reported, and faults injected on demand."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -56,6 +57,7 @@ _TEXT = {
         "responderemos dentro de um dia útil. Com os melhores cumprimentos, Sam",
     ),
 }
+FAULT_KINDS = ("429", "500", "timeout", "malformed", "invalid", "wrong_language")
 _LANGUAGE_HINT = re.compile(r"\b(?:in|into)\s+(English|German|Spanish|French|Portuguese)\b")
 
 
@@ -64,32 +66,72 @@ class FakeLLMState:
     """What the server does and what it saw; tests change `faults` and read the counters."""
 
     latency_s: float = 0.0
-    faults: list[str] = field(default_factory=list)  # consumed one per request: "429", "500", ...
+    # Consumed one per request; then, with probability fault_rate, one of fault_kinds.
+    # Kinds: 429, 500, timeout (answers after timeout_s), malformed (cut JSON), invalid
+    # (labels or tag counts the schema rejects, empty text), wrong_language, 401 (echoes the key).
+    faults: list[str] = field(default_factory=list)
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    timeout_s: float = 2.0
+    seed: int = 0
     # Fixed answers by output schema title (e.g. "TagsAnswer"), to plant invalid output.
     fixed_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    calls: int = 0
+    requests: int = 0  # every request received, faulty or not
+    calls: int = 0  # requests answered with a completion (what a provider would bill)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    faults_served: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
     authorization: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random | None = None
 
     def next_fault(self) -> str | None:
         with self.lock:
-            return self.faults.pop(0) if self.faults else None
+            if self.faults:
+                fault: str | None = self.faults.pop(0)
+            else:
+                self._rng = self._rng or random.Random(self.seed)
+                fault = None
+                if self.fault_rate and self._rng.random() < self.fault_rate:
+                    fault = self._rng.choice(self.fault_kinds)
+            if fault:
+                self.faults_served[fault] = self.faults_served.get(fault, 0) + 1
+            return fault
 
 
 _TICKET_HEADER = re.compile(r"^### Ticket (\S+)$", re.MULTILINE)
 
 
-def _answer(messages: list[dict[str, str]], state: FakeLLMState) -> dict[str, Any]:
+def _answer(
+    messages: list[dict[str, str]], state: FakeLLMState, fault: str | None = None
+) -> dict[str, Any]:
     """One answer, or {"items": [...]} with one answer per ticket for grouped calls."""
     ids = _TICKET_HEADER.findall(messages[-1]["content"])
     if ids and '"items"' in messages[0]["content"]:
-        return {"items": [{"id": ticket, **_single_answer(messages, state)} for ticket in ids]}
-    return _single_answer(messages, state)
+        answers = [{"id": ticket, **_single_answer(messages, state, fault)} for ticket in ids]
+        return {"items": answers}
+    return _single_answer(messages, state, fault)
 
 
-def _single_answer(messages: list[dict[str, str]], state: FakeLLMState) -> dict[str, Any]:
+def _invalid(answer: dict[str, Any]) -> dict[str, Any]:
+    """What a sloppy model returns: too few or too many tags, or empty text."""
+    if "tags" in answer:
+        return {"tags": answer["tags"][:3] if len(answer["tags"]) > 3 else ["Unicorns"] * 9}
+    return dict.fromkeys(answer, "")
+
+
+def _single_answer(
+    messages: list[dict[str, str]], state: FakeLLMState, fault: str | None = None
+) -> dict[str, Any]:
+    answer = _plain_answer(messages, state, wrong_language=fault == "wrong_language")
+    return _invalid(answer) if fault == "invalid" else answer
+
+
+def _plain_answer(
+    messages: list[dict[str, str]], state: FakeLLMState, *, wrong_language: bool = False
+) -> dict[str, Any]:
     system = messages[0]["content"]
     for title, answer in state.fixed_answers.items():
         if f'"{title}"' in system:
@@ -97,6 +139,8 @@ def _single_answer(messages: list[dict[str, str]], state: FakeLLMState) -> dict[
     text = "\n".join(m["content"] for m in messages)
     hint = _LANGUAGE_HINT.findall(system)
     language = hint[-1] if hint else "English"
+    if wrong_language:
+        language = "French" if language == "English" else "English"
     subject, body, reply = _TEXT[language]
     if '"TopicAnswer"' in system:
         return {"topic": "Printer keeps dropping off the network"}
@@ -129,16 +173,32 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with state.lock:
+            state.requests += 1
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
             state.authorization.append(self.headers.get("Authorization", ""))
+        try:
+            self._respond(state, request)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _respond(self, state: FakeLLMState, request: dict[str, Any]) -> None:
         time.sleep(state.latency_s)
         fault = state.next_fault()
+        if fault == "timeout":
+            time.sleep(state.timeout_s)
+        if fault == "401":
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._send(401, {"error": {"message": f"Incorrect API key provided: {key}"}})
+            return
         if fault == "429":
             self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
             return
         if fault == "500":
             self._send(500, {"error": {"message": "internal error"}})
             return
-        content = json.dumps(_answer(request["messages"], state), ensure_ascii=False)
+        content = json.dumps(_answer(request["messages"], state, fault), ensure_ascii=False)
         if fault == "malformed":
             content = content[: len(content) // 2]
         prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4

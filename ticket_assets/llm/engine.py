@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,12 @@ from ticket_assets.llm.pricing import price_for
 from ticket_assets.llm.remote import LiteLLMProvider
 from ticket_assets.llm.throttle import Throttle, ThrottleSettings
 from ticket_assets.llm.types import (
+    BudgetExceeded,
     CallRecord,
+    CostLimitError,
     LLMCallError,
     LLMRequest,
+    PermanentProviderError,
     ProviderError,
     ProviderReply,
 )
@@ -44,6 +48,7 @@ GROUP_INSTRUCTIONS = (
     'object {{"items": [...]}} holding exactly one item per ticket, each with its "id" and '
     "the fields of this JSON schema, and nothing else:\n{schema}"
 )
+BATCH_KEY_VARIABLE = "OPENAI_API_KEY"
 # Calls finished before the error rate is judged, so one early failure does not stop a run.
 MIN_CALLS_FOR_ERROR_RATE = 20
 
@@ -53,10 +58,42 @@ def _provider() -> LiteLLMProvider:
     return LiteLLMProvider()
 
 
+@cache
+def _throttle(model: str, api_base: str | None, settings: ThrottleSettings) -> Throttle:
+    """One throttle per model and endpoint for the whole process, so the per-minute limits
+    hold across the nodes and steps that share a model."""
+    return Throttle(settings)
+
+
+def batch_api_key(model: ModelConfig) -> str:
+    """The OpenAI SDK behind batch mode needs the key itself (litellm reads it for us
+    elsewhere); it only ever lives in the SDK client, never in state or messages."""
+    key = os.environ.get(BATCH_KEY_VARIABLE)
+    if not key:
+        raise PermanentProviderError(f"{model.model}: batch mode needs {BATCH_KEY_VARIABLE}")
+    return key
+
+
 @dataclass
 class _Invalid:
     reason: str
     repair_turns: list[dict[str, str]] = field(default_factory=list)
+
+
+class _NodeStopped(Exception):
+    """Raised in place of a call once the node has stopped (never leaves the engine)."""
+
+
+@dataclass
+class _Fetched:
+    """A call's reply, or the error that ended it."""
+
+    reply: ProviderReply | None = None
+    error: str = ""
+    cache_hit: bool = False
+    batch: bool = False
+    http_attempts: int = 0
+    latency_s: float = 0.0
 
 
 @dataclass
@@ -87,50 +124,66 @@ class RemoteEngine:
         self.model = model
         self.price = price_for(client.config, model)
         self.cache = ResponseCache(client.config.cache_path) if client.use_cache else None
+        self.throttle = _throttle(
+            model.model,
+            model.api_base,
+            ThrottleSettings(
+                concurrency=model.concurrency,
+                requests_per_minute=model.requests_per_minute,
+                tokens_per_minute=model.tokens_per_minute,
+                max_retries=model.max_retries,
+            ),
+        )
         self.calls_finished = 0
         self.calls_failed: list[str] = []
-        self.abort_reason: str | None = None
+        # Set when the node must stop (budget, error rate): no new call starts, calls in
+        # flight finish and are accounted, then this is raised.
+        self.stop: Exception | None = None
 
     def run(self, requests: Sequence[LLMRequest]) -> list[BaseModel | str]:
         return asyncio.run(self._run(requests))
 
     async def _run(self, requests: Sequence[LLMRequest]) -> list[BaseModel | str]:
-        # Asyncio primitives bind to one event loop, so each run gets its own throttle.
-        self.throttle = Throttle(
-            ThrottleSettings(
-                concurrency=self.model.concurrency,
-                requests_per_minute=self.model.requests_per_minute,
-                tokens_per_minute=self.model.tokens_per_minute,
-                max_retries=self.model.max_retries,
-            )
+        results: dict[int, BaseModel | _Invalid] = dict.fromkeys(
+            range(len(requests)), _Invalid("not asked")
         )
-        results: list[BaseModel | _Invalid] = [_Invalid("not asked")] * len(requests)
         todo = list(range(len(requests)))
         for attempt in range(1, self.model.max_repairs + 2):
             if not todo:
                 break
             calls = self._plan(requests, todo, results, grouped=attempt == 1)
-            outcomes = await asyncio.gather(*(self._ask(call, requests, attempt) for call in calls))
-            if self.abort_reason:
-                raise LLMCallError(self.abort_reason)
-            for outcome in outcomes:
-                for index, result in outcome.items():
-                    results[index] = result
-            todo = [i for i, result in enumerate(results) if isinstance(result, _Invalid)]
-        return [r.reason if isinstance(r, _Invalid) else r for r in results]
+            if self.model.batch:
+                fetched = await asyncio.to_thread(self._fetch_batch, calls, attempt)
+            else:
+                fetched = await asyncio.gather(*(self._fetch(call) for call in calls))
+            # Settle every reply before raising anything, so each paid call is in the ledger.
+            over_limit: list[CostLimitError] = []
+            for call, reply in zip(calls, fetched, strict=True):
+                try:
+                    results.update(self._settle(call, reply, requests, attempt))
+                except CostLimitError as error:
+                    over_limit.append(error)
+            if over_limit:
+                raise over_limit[0]
+            if self.stop is not None:
+                raise self.stop
+            todo = [i for i, result in results.items() if isinstance(result, _Invalid)]
+        return [r.reason if isinstance(r, _Invalid) else r for r in results.values()]
 
     # --- building calls ---------------------------------------------------------------
 
     def plan_calls(self, requests: Sequence[LLMRequest]) -> list[_Call]:
         """The first round's calls, as they would be sent (used by `estimate`)."""
-        unanswered: list[BaseModel | _Invalid] = [_Invalid("not asked")] * len(requests)
-        return self._plan(requests, list(range(len(requests))), unanswered, grouped=True)
+        unanswered: dict[int, BaseModel | _Invalid] = dict.fromkeys(
+            range(len(requests)), _Invalid("not asked")
+        )
+        return self._plan(requests, list(unanswered), unanswered, grouped=True)
 
     def _plan(
         self,
         requests: Sequence[LLMRequest],
         todo: list[int],
-        results: list[BaseModel | _Invalid],
+        results: Mapping[int, BaseModel | _Invalid],
         *,
         grouped: bool,
     ) -> list[_Call]:
@@ -151,7 +204,10 @@ class RemoteEngine:
         return calls
 
     def _call(
-        self, requests: Sequence[LLMRequest], indices: list[int], results: list[Any]
+        self,
+        requests: Sequence[LLMRequest],
+        indices: list[int],
+        results: Mapping[int, BaseModel | _Invalid],
     ) -> _Call:
         first = requests[indices[0]]
         system = first.messages[0]["content"]
@@ -210,47 +266,121 @@ class RemoteEngine:
             model=self.model.model, messages=call.messages, params=params, schema=call.schema
         )
 
-    async def _fetch(self, call: _Call) -> tuple[ProviderReply, int, bool]:
-        """(reply, HTTP attempts, cache hit) for a call; raises ProviderError when it fails."""
+    def _request_body(self, call: _Call) -> dict[str, Any]:
+        return {
+            "messages": call.messages,
+            "max_tokens": call.max_tokens,
+            "temperature": self.model.temperature,
+            "response_format": _provider().response_format(
+                self.model, call.schema, call.schema_name
+            ),
+            "seed": self.client.config.seed,
+        }
+
+    async def _fetch(self, call: _Call) -> _Fetched:
+        """The reply to one call: from the cache, or online through the throttle."""
+        if self.stop is not None:
+            return _Fetched(error="not asked: the node stopped early")
+        started = time.perf_counter()
         key = self._cache_key(call)
-        if self.cache is not None:
-            cached = self.cache.get(key)
-            if cached is not None:
-                return cached, 0, True
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            return _Fetched(cached, cache_hit=True)
         prompt_tokens = sum(len(m["content"]) for m in call.messages) // 4
         worst_case = self.price.max_cost(prompt_tokens, call.max_tokens)
-        self.client.budget.reserve(worst_case, f"a {self.node} call with {self.model.model}")
-        provider = _provider()
-        response_format = provider.response_format(self.model, call.schema, call.schema_name)
+        try:
+            self.client.budget.reserve(worst_case, f"a {self.node} call with {self.model.model}")
+        except BudgetExceeded as error:
+            self.stop = self.stop or error
+            return _Fetched(error=str(error))
+        body = self._request_body(call)
+        model = self.model.model_copy(update={"max_tokens": call.max_tokens})
+
+        async def send() -> ProviderReply:
+            # Checked here, after waiting for a slot: the node may have stopped meanwhile.
+            if self.stop is not None:
+                raise _NodeStopped
+            return await _provider().acomplete(
+                model, call.messages, body["response_format"], self.client.config.seed
+            )
+
         reply: ProviderReply | None = None
         try:
-            reply, attempts = await self.throttle.call(
-                lambda: provider.acomplete(
-                    self.model.model_copy(update={"max_tokens": call.max_tokens}),
-                    call.messages,
-                    response_format,
-                    self.client.config.seed,
-                ),
-                tokens=prompt_tokens + call.max_tokens,
-            )
+            reply, attempts = await self.throttle.call(send, tokens=prompt_tokens + call.max_tokens)
+        except _NodeStopped:
+            return _Fetched(error="not asked: the node stopped early")
+        except ProviderError as error:
+            self._count(failure=str(error))
+            return _Fetched(error=str(error))
         finally:
             self.client.budget.settle(worst_case, self.price.cost(reply) if reply else 0.0)
+        self._count()
         if self.cache is not None:
             self.cache.put(key, reply, model=self.model.model)
-        return reply, attempts, False
+        return _Fetched(reply, http_attempts=attempts, latency_s=time.perf_counter() - started)
 
-    async def _ask(
-        self, call: _Call, requests: Sequence[LLMRequest], attempt: int
+    def _fetch_batch(self, calls: Sequence[_Call], attempt: int) -> list[_Fetched]:
+        """The replies to a round's calls through the provider's Batch API (half price,
+        hours of latency); cached calls are not resubmitted, a stopped wait resumes."""
+        from ticket_assets.llm.batch import BatchRunner
+
+        fetched: dict[int, _Fetched] = {}
+        pending: list[tuple[str, dict[str, Any]]] = []
+        for position, call in enumerate(calls):
+            cached = self.cache.get(self._cache_key(call)) if self.cache is not None else None
+            if cached is not None:
+                fetched[position] = _Fetched(cached, cache_hit=True)
+            else:
+                pending.append((str(position), self._request_body(call)))
+        if pending:
+            worst_case = sum(
+                self.price.max_cost(
+                    sum(len(m["content"]) for m in body["messages"]) // 4,
+                    body["max_tokens"],
+                    batch=True,
+                )
+                for _, body in pending
+            )
+            self.client.budget.reserve(worst_case, f"a {self.node} batch with {self.model.model}")
+            runner = BatchRunner(
+                state_path=self.client.config.batch_state_path,
+                api_base=self.model.api_base,
+                api_key=batch_api_key(self.model),
+            )
+            spent = 0.0
+            try:
+                results = runner.run(
+                    f"{self.client.config.dataset}/{self.node}/{attempt}",
+                    self.model.model.removeprefix("openai/"),
+                    pending,
+                )
+                for custom_id, result in results.items():
+                    position = int(custom_id)
+                    if isinstance(result, ProviderError):
+                        self._count(failure=str(result))
+                        fetched[position] = _Fetched(error=str(result))
+                        continue
+                    self._count()
+                    spent += self.price.cost(result, batch=True)
+                    if self.cache is not None:
+                        self.cache.put(
+                            self._cache_key(calls[position]), result, model=self.model.model
+                        )
+                    fetched[position] = _Fetched(result, batch=True)
+            except ProviderError as error:
+                for custom_id, _ in pending:
+                    fetched.setdefault(int(custom_id), _Fetched(error=str(error)))
+            finally:
+                self.client.budget.settle(worst_case, spent)
+        return [fetched[position] for position in range(len(calls))]
+
+    def _settle(
+        self, call: _Call, fetched: _Fetched, requests: Sequence[LLMRequest], attempt: int
     ) -> dict[int, BaseModel | _Invalid]:
-        if self.abort_reason:
-            return {i: _Invalid("not asked: the node stopped early") for i in call.indices}
-        started = time.perf_counter()
-        try:
-            reply, http_attempts, cache_hit = await self._fetch(call)
-        except ProviderError as error:
-            self._count_failure(str(error))
-            return {i: _Invalid(f"call failed: {error}") for i in call.indices}
-        self.calls_finished += 1
+        """Account for a fetched reply and turn it into answers (or reasons to ask again)."""
+        if fetched.reply is None:
+            return {i: _Invalid(f"call failed: {fetched.error}") for i in call.indices}
+        reply = fetched.reply
         first = requests[call.indices[0]]
         self.client.account(
             CallRecord(
@@ -261,25 +391,22 @@ class RemoteEngine:
                 prompt_version=first.prompt_version,
                 input_tokens=reply.input_tokens,
                 output_tokens=reply.output_tokens,
-                cost_usd=0.0 if cache_hit else self.price.cost(reply),
-                latency_s=time.perf_counter() - started,
-                cache_hit=cache_hit,
+                cost_usd=0.0 if fetched.cache_hit else self.price.cost(reply, batch=fetched.batch),
+                latency_s=fetched.latency_s,
+                cache_hit=fetched.cache_hit,
                 attempt=attempt,
                 tickets=len(call.indices),
                 cached_tokens=reply.cached_tokens,
-                http_attempts=http_attempts,
+                http_attempts=fetched.http_attempts,
+                batch_api=fetched.batch,
                 price_source=self.price.source,
                 language=first.variables.get("language", ""),
                 batch=first.variables.get("batch", ""),
             )
         )
         if len(call.indices) == 1:
-            earlier_turns = call.messages[2:]
-            return {
-                call.indices[0]: self._validate(
-                    requests[call.indices[0]], reply.text, earlier_turns
-                )
-            }
+            index = call.indices[0]
+            return {index: self._validate(requests[index], reply.text, call.messages[2:])}
         return self._split(call, requests, reply.text)
 
     def _validate(
@@ -327,14 +454,17 @@ class RemoteEngine:
             outcome[index] = _Invalid(result.reason) if isinstance(result, _Invalid) else result
         return outcome
 
-    def _count_failure(self, message: str) -> None:
+    def _count(self, failure: str | None = None) -> None:
+        """Count a finished call (as it finishes) and stop the node past the error rate."""
         self.calls_finished += 1
-        self.calls_failed.append(message)
+        if failure is None:
+            return
+        self.calls_failed.append(failure)
         rate = len(self.calls_failed) / self.calls_finished
         limit = self.client.config.max_error_rate
-        if self.calls_finished >= MIN_CALLS_FOR_ERROR_RATE and rate > limit:
+        if self.stop is None and self.calls_finished >= MIN_CALLS_FOR_ERROR_RATE and rate > limit:
             examples = "; ".join(dict.fromkeys(self.calls_failed[-3:]))
-            self.abort_reason = (
+            self.stop = LLMCallError(
                 f"node {self.node}: {len(self.calls_failed)} of {self.calls_finished} calls to "
                 f"{self.model.model} failed after retries ({rate:.0%} > max_error_rate "
                 f"{limit:.0%}); stopped early. Last errors: {examples}"

@@ -27,7 +27,7 @@ LEDGER_COLUMNS = [
     "tickets",
     "cached_tokens",
     "http_attempts",
-    "batch",
+    "batch_api",
     "price_source",
 ]
 

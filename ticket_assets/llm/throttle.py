@@ -121,6 +121,7 @@ class Throttle:
         attempt = 0
         while True:
             attempt += 1
+            number = 0  # this attempt's place in the start order, once it starts
             await self._acquire_slot()
             try:
                 await self._wait_for_budget(tokens)

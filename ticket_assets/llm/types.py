@@ -43,7 +43,7 @@ class CallRecord:
     tickets: int = 1
     cached_tokens: int = 0
     http_attempts: int = 1
-    batch: bool = False
+    batch_api: bool = False
     price_source: str = "offline"
 
 
