@@ -23,6 +23,7 @@ lint: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python bench/end_to_end.py
+	$(VENV)/bin/python bench/llm_throughput.py
 
 ui: $(VENV)/.synced
 	$(VENV)/bin/python -m ticket_assets ui

@@ -80,6 +80,7 @@ class ModelConfig(StrictModel):
     max_retries: int = Field(default=6, ge=0, le=20)
     max_repairs: int = Field(default=2, ge=0, le=10)
     batch: bool = False
+    batch_poll_s: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _batch_needs_openai(self) -> ModelConfig:

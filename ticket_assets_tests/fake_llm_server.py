@@ -155,6 +155,9 @@ def _plain_answer(
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as real providers offer
+    # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         return
@@ -168,6 +171,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        """GET /v1/stats: the counters, for benchmarks running the server in a process."""
+        state = self.server.state
+        if not self.path.endswith("/stats"):
+            self._send(404, {"error": {"message": "not found"}})
+            return
+        with state.lock:
+            counters = {"requests": state.requests, "calls": state.calls}
+        self._send(200, counters)
 
     def do_POST(self) -> None:
         state = self.server.state
@@ -232,6 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default 5 refuses connections under concurrency
     state: FakeLLMState
 
 
@@ -247,3 +261,19 @@ def fake_llm_server(state: FakeLLMState | None = None) -> Iterator[tuple[str, Fa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main() -> None:
+    """Serve in a process of its own (benchmarks): prints the base URL, serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with fake_llm_server(FakeLLMState(latency_s=args.latency)) as (url, _):
+        print(url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

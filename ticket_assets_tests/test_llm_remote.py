@@ -292,7 +292,12 @@ def test_estimate_predicts_the_calls_of_a_run(
 def test_batch_mode_for_one_node(env: Path, server: tuple[str, FakeLLMState]) -> None:
     url, _ = server
     with fake_batch_server() as (batch_url, batch_state):
-        translate = {"model": "openai/gpt-4o-mini", "api_base": batch_url, "batch": True}
+        translate = {
+            "model": "openai/gpt-4o-mini",
+            "api_base": batch_url,
+            "batch": True,
+            "batch_poll_s": 0.05,
+        }
         config = write_config(env, url, models={"translate": translate})
         assert run(config, env / "data", "--rows", "20", "--languages", "de,en") == 0
     assert batch_state.batches_created == 1

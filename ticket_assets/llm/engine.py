@@ -110,8 +110,15 @@ def _partition(request: LLMRequest) -> tuple[str, str]:
     return request.variables.get("language", ""), request.variables.get("batch", "")
 
 
+@cache
+def _schema(output_model: type[BaseModel]) -> dict[str, Any]:
+    """Generating a JSON schema costs about half a millisecond: once per model class."""
+    return output_model.model_json_schema()
+
+
+@cache
 def _item_schema(output_model: type[BaseModel]) -> dict[str, Any]:
-    schema = output_model.model_json_schema()
+    schema = _schema(output_model)
     properties = {"id": {"type": "string"}, **schema.get("properties", {})}
     required = ["id", *schema.get("required", [])]
     return {**schema, "properties": properties, "required": required}
@@ -212,7 +219,7 @@ class RemoteEngine:
         first = requests[indices[0]]
         system = first.messages[0]["content"]
         if len(indices) == 1:
-            schema = first.output_model.model_json_schema()
+            schema = _schema(first.output_model)
             previous = results[indices[0]]
             repair = previous.repair_turns if isinstance(previous, _Invalid) else []
             return _Call(
@@ -322,7 +329,7 @@ class RemoteEngine:
     def _fetch_batch(self, calls: Sequence[_Call], attempt: int) -> list[_Fetched]:
         """The replies to a round's calls through the provider's Batch API (half price,
         hours of latency); cached calls are not resubmitted, a stopped wait resumes."""
-        from ticket_assets.llm.batch import BatchRunner
+        from ticket_assets.llm.batch import BatchRunner, BatchSettings
 
         fetched: dict[int, _Fetched] = {}
         pending: list[tuple[str, dict[str, Any]]] = []
@@ -346,6 +353,7 @@ class RemoteEngine:
                 state_path=self.client.config.batch_state_path,
                 api_base=self.model.api_base,
                 api_key=batch_api_key(self.model),
+                settings=BatchSettings(poll_interval_s=self.model.batch_poll_s),
             )
             spent = 0.0
             try:

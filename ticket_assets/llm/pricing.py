@@ -7,15 +7,11 @@ calls are all charged by one rule, and a ledger total can be checked against the
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from functools import cache
 
 from ticket_assets.config import ModelConfig, PriceOverride, RunConfig
 from ticket_assets.llm.types import ProviderReply
-
-# The bundled map only: never fetch prices from the network.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 log = logging.getLogger(__name__)
 PER_MILLION = 1_000_000

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from ticket_assets.config import ConfigError, ModelConfig, RunConfig
@@ -20,8 +21,6 @@ from ticket_assets.llm.types import (
     RateLimited,
     TransientProviderError,
 )
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 _KEY_SHAPE = re.compile(r"\b(sk|rk|pk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
@@ -100,9 +99,11 @@ class LiteLLMProvider:
         litellm.suppress_debug_info = True
         litellm.drop_params = True  # e.g. `seed` for providers without it
         self._litellm = litellm
+        # A per-call lookup in litellm's model map otherwise.
+        self._supports_schema = cache(litellm.supports_response_schema)
 
     def response_format(self, model: ModelConfig, schema: Mapping[str, Any], name: str) -> dict:
-        if self._litellm.supports_response_schema(model.model):
+        if self._supports_schema(model.model):
             return {
                 "type": "json_schema",
                 "json_schema": {"name": name, "schema": dict(schema), "strict": False},
