@@ -34,6 +34,7 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-bench-local-only")
 
 from ticket_assets.config import load_config  # noqa: E402
 from ticket_assets.llm.client import LLMClient  # noqa: E402
+from ticket_assets.llm.engine import MIN_PER_WORKER  # noqa: E402
 from ticket_assets.nodes import NODES, NodeContext  # noqa: E402
 from ticket_assets.orchestration.assets import tables_for  # noqa: E402
 from ticket_assets.plan import plan_frame  # noqa: E402
@@ -66,48 +67,58 @@ def server_process(latency_s: float) -> Iterator[tuple[str, Callable[[], int]]]:
         process.wait()
 
 
-def throughput(calls: int, data_dir: Path) -> None:
+def node_context(url: str, data_dir: Path, calls: int, workers: int, cache: bool) -> NodeContext:
+    overrides = {"rows": calls, "batch_size": calls, "languages": "EN", "cache": cache}
+    config = load_config(overrides={**overrides, "data_dir": str(data_dir)})
+    config = config.with_model(model="openai/gpt-4o-mini", api_base=url)
+    models = {
+        name: entry.model_copy(update={"concurrency": CONCURRENCY, "workers": workers})
+        for name, entry in config.models.items()
+    }
+    config = config.model_copy(update={"models": models})
+    tables = tables_for(config)
+    return NodeContext(config, tables, LLMClient(config, tables))
+
+
+def throughput(calls: int, data_dir: Path, workers: int) -> None:
     """`calls` topic calls through the facade (cache off), timed from first to last."""
     with server_process(LATENCY_S) as (url, served):
-        overrides = {"rows": calls, "batch_size": calls, "languages": "EN"}
-        config = load_config(overrides={**overrides, "data_dir": str(data_dir), "cache": False})
-        config = config.with_model(model="openai/gpt-4o-mini", api_base=url)
-        models = {
-            name: entry.model_copy(update={"concurrency": CONCURRENCY})
-            for name, entry in config.models.items()
-        }
-        config = config.model_copy(update={"models": models})
-        tables = tables_for(config)
-        ctx = NodeContext(config, tables, LLMClient(config, tables))
-        frame = plan_frame(config, [("EN", "b0000")], 0)
-        # Warm up: litellm's first call builds its HTTP client, lingua loads its model.
-        NODES["email_draft"].run(NODES["topic"].run(frame.head(32), ctx), ctx)
+        ctx = node_context(url, data_dir, calls, workers, cache=False)
+        frame = plan_frame(ctx.config, [("EN", "b0000")], 0)
+        # Warm up: litellm's first call builds its HTTP client, lingua loads its model, and
+        # worker processes start.
+        NODES["topic"].run(frame.head(max(32, workers * MIN_PER_WORKER)), ctx)
         warmup_calls = served()
         started = time.perf_counter()
         cpu_started = time.process_time()
-        drafts = NODES["topic"].run(frame, ctx)
+        NODES["topic"].run(frame, ctx)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         calls = served() - warmup_calls
-        cached_config = config.model_copy(update={"cache": True})
-        cached_ctx = NodeContext(cached_config, tables, LLMClient(cached_config, tables))
-        started = time.perf_counter()
-        NODES["email_draft"].run(drafts, cached_ctx)
-        live = time.perf_counter() - started
-        first = served()
-        started = time.perf_counter()
-        NODES["email_draft"].run(drafts, cached_ctx)
-        cached = time.perf_counter() - started
-        assert served() == first, "the cached rerun made HTTP calls"
     bound = CONCURRENCY / LATENCY_S
     rate = calls / elapsed
     print(
-        f"throughput: {calls} calls in {elapsed:.2f} s = {rate:.1f} calls/s, "
-        f"{100 * rate / bound:.1f} % of the {bound:.0f} calls/s bound; "
-        f"{1000 * cpu / calls:.1f} ms client CPU per call"
+        f"throughput, {workers} worker process(es): {calls} calls in {elapsed:.2f} s = "
+        f"{rate:.1f} calls/s, {100 * rate / bound:.1f} % of the {bound:.0f} calls/s bound"
+        + (f"; {1000 * cpu / calls:.1f} ms client CPU per call" if workers == 1 else "")
     )
+
+
+def cached_rerun(calls: int, data_dir: Path) -> None:
+    """One node's calls live (filling the cache), then the same calls again from the cache."""
+    with server_process(LATENCY_S) as (url, served):
+        ctx = node_context(url, data_dir, calls, 1, cache=True)
+        frame = plan_frame(ctx.config, [("EN", "b0000")], 0)
+        started = time.perf_counter()
+        NODES["topic"].run(frame, ctx)
+        live = time.perf_counter() - started
+        paid = served()
+        started = time.perf_counter()
+        NODES["topic"].run(frame, ctx)
+        cached = time.perf_counter() - started
+        assert served() == paid, "the cached rerun made HTTP calls"
     print(
-        f"LLM path, {len(drafts)} email_draft calls: {live:.2f} s live, fully cached rerun "
+        f"LLM path, {calls} topic calls: {live:.2f} s live, fully cached rerun "
         f"{cached:.2f} s = {100 * cached / live:.1f} %"
     )
 
@@ -162,7 +173,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="llm_bench_") as scratch:
         root = Path(scratch)
-        throughput(args.calls, root / "throughput")
+        throughput(args.calls, root / "one_worker", workers=1)
+        throughput(args.calls, root / "two_workers", workers=2)
+        cached_rerun(args.calls, root / "cached")
         with server_process(LATENCY_S) as (url, _):
             single = whole_run(args.rows, root / "single", url, 1)
             print(

@@ -74,6 +74,7 @@ class ModelConfig(StrictModel):
     api_base: str | None = None
     tickets_per_call: int = Field(default=1, ge=1, le=50)
     concurrency: int = Field(default=16, ge=1, le=1024)
+    workers: int = Field(default=1, ge=1, le=64)
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=60.0, gt=0)

@@ -307,3 +307,18 @@ def test_batch_mode_for_one_node(env: Path, server: tuple[str, FakeLLMState]) ->
     expected = (calls["input_tokens"] * INPUT_PRICE + calls["output_tokens"] * OUTPUT_PRICE) / 2
     assert calls["cost_usd"].sum() == pytest.approx(expected.sum())
     assert len(exported(env / "data")) == 20
+
+
+def test_worker_processes_give_the_same_tickets_and_ledger(
+    env: Path, server: tuple[str, FakeLLMState]
+) -> None:
+    url, state = server
+    rows = ["--rows", "130", "--languages", "en", "--no-cache"]
+    assert run(write_config(env, url), env / "one", *rows) == 0
+    single_process_calls = state.calls
+    assert run(write_config(env, url, model={"workers": 2}), env / "two", *rows) == 0
+    assert state.calls == 2 * single_process_calls
+    pd.testing.assert_frame_equal(exported(env / "one"), exported(env / "two"))
+    one, two = ledger(env / "one"), ledger(env / "two")
+    assert sorted(one["key"]) == sorted(two["key"])
+    assert two["input_tokens"].sum() == one["input_tokens"].sum()
