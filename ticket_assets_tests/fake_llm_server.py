@@ -153,8 +153,9 @@ def _plain_answer(
     return {"subject": subject, "body": body}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class JsonHandler(BaseHTTPRequestHandler):
+    """What the fake servers share: JSON replies over keep-alive connections, no log noise."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, as real providers offer
     # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms.
     disable_nagle_algorithm = True
@@ -171,6 +172,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+class _Handler(JsonHandler):
+    server: _Server
 
     def do_GET(self) -> None:
         """GET /v1/stats: the counters, for benchmarks running the server in a process."""
