@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=float, help="stop before the run spends more (USD)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the LLM response cache")
     parser.add_argument(
+        "--select",
+        help="run: only these assets, comma-separated (e.g. translate); upstream assets are "
+        "read, not recomputed",
+    )
+    parser.add_argument(
         "--record-runs",
         action="store_true",
         help="record the run in the Dagster instance the UI uses (slower on many partitions)",
@@ -116,7 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli.run_estimate(config)
     if args.command == "cache":
         return cli.run_cache(config, args.action)
-    return cli.run_pipeline(config, record=args.record_runs)
+    try:
+        selection = cli.asset_selection(config, args.select)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return cli.run_pipeline(config, record=args.record_runs, selection=selection)
 
 
 if __name__ == "__main__":

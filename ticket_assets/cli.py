@@ -14,13 +14,14 @@ import dagster as dg
 import pandas as pd
 from tqdm import tqdm
 
-from ticket_assets.config import PROJECT_ROOT, RunConfig
+from ticket_assets.config import PROJECT_ROOT, ConfigError, RunConfig
 from ticket_assets.export import EXPORT_STEM
 from ticket_assets.llm.ledger import Ledger, summarize
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.orchestration.assets import EXPORT_ASSET
-from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
+from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
+from ticket_assets.orchestration.reports import COST_REPORT_ASSET
 from ticket_assets.plan import batch_index, rows_in_partition, rows_per_language
 
 # Dagster logs every event at DEBUG to the console; the CLI shows a progress bar instead.
@@ -44,9 +45,24 @@ def _instance(record: bool) -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
 
 
-def run_pipeline(config: RunConfig, *, record: bool = False) -> int:
+def asset_selection(config: RunConfig, select: str | None) -> list[str] | None:
+    """The assets `--select` names, checked against this config's assets."""
+    if not select:
+        return None
+    known = [*config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET]
+    names = [name.strip() for name in select.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ConfigError(f"--select: unknown asset {unknown}; allowed: {', '.join(known)}")
+    return names
+
+
+def run_pipeline(
+    config: RunConfig, *, record: bool = False, selection: list[str] | None = None
+) -> int:
     ledger = Ledger()
-    total = config.rows * len(config.pipeline)
+    nodes = [name for name in config.pipeline if selection is None or name in selection]
+    total = config.rows * len(nodes)
     bar = tqdm(total=total, unit="ticket-steps", desc="generating", file=sys.stderr)
 
     def collect(node: str, partitions: Sequence[Partition], records: list[CallRecord]) -> None:
@@ -62,25 +78,24 @@ def run_pipeline(config: RunConfig, *, record: bool = False) -> int:
             instance=instance,
             tags=full_range_tags(config),
             run_config=QUIET_RUN_CONFIG,
+            asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
             raise_on_error=False,
         )
     bar.close()
     if not result.success:
         print(f"error: {_failure_message(result)}", file=sys.stderr)
         return 1
-    print(summary(config, ledger))
+    exported = selection is None or EXPORT_ASSET in selection
+    print(summary(config, ledger, exported=exported))
     return 0
 
 
 def run_export(config: RunConfig, *, record: bool = False) -> int:
-    job = build_definitions(config).resolve_job_def(FULL_JOB)
+    job = build_definitions(config).resolve_job_def(EXPORT_JOB)
     with _instance(record) as instance:
         register_batches(instance, config)
         result = job.execute_in_process(
-            instance=instance,
-            asset_selection=[dg.AssetKey(EXPORT_ASSET)],
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
+            instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False
         )
     if not result.success:
         print(f"error: {_failure_message(result)}", file=sys.stderr)
@@ -89,35 +104,40 @@ def run_export(config: RunConfig, *, record: bool = False) -> int:
     return 0
 
 
-def summary(config: RunConfig, ledger: Ledger) -> str:
-    exported = pd.read_parquet(config.exports_path / f"{EXPORT_STEM}.parquet", columns=["language"])
-    by_language = exported["language"].value_counts().reindex(list(config.languages), fill_value=0)
-    planned = rows_per_language(config)
-    lines = [
-        f"dataset {config.dataset!r}, mode {config.mode}, {len(exported)} tickets exported",
-        "",
-        "tickets per language (this run's plan in brackets):",
-        *(f"  {code}: {count} ({planned[code]})" for code, count in by_language.items()),
-        "",
-        f"LLM usage by node and model (rates of {config.currency.date}):",
-    ]
+def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
+    lines = [f"dataset {config.dataset!r}, mode {config.mode}"]
+    if exported:
+        path = config.exports_path / f"{EXPORT_STEM}.parquet"
+        tickets = pd.read_parquet(path, columns=["language"])
+        counts = tickets["language"].value_counts().reindex(list(config.languages), fill_value=0)
+        planned = rows_per_language(config)
+        lines += [
+            f"{len(tickets)} tickets exported",
+            "",
+            "tickets per language (this run's plan in brackets):",
+            *(f"  {code}: {count} ({planned[code]})" for code, count in counts.items()),
+        ]
+        if len(tickets) != config.rows:
+            lines += [
+                "",
+                f"note: the export holds {len(tickets)} tickets, not {config.rows}: the UI's "
+                "instance has more batches registered (e.g. from scheduled refreshes).",
+            ]
     frame = ledger.frame()
     usage = summarize(frame, ["node", "model"], config.currency)
     totals = summarize(frame.assign(run="total"), ["run"], config.currency)
+    lines += ["", f"LLM usage by node and model (rates of {config.currency.date}):"]
     lines += ["  " + line for line in usage.to_string(index=False).splitlines()]
     lines += ["  " + line for line in totals.to_string(index=False).splitlines()]
-    if len(exported) != config.rows:
+    if exported:
         lines += [
             "",
-            f"note: the export holds {len(exported)} tickets, not {config.rows}: the UI's "
-            "instance has more batches registered (e.g. from scheduled refreshes).",
+            f"Parquet: {config.exports_path / (EXPORT_STEM + '.parquet')}",
+            f"CSV:     {config.exports_path / (EXPORT_STEM + '.csv')}",
         ]
-    lines += [
-        "",
-        f"Parquet: {config.exports_path / (EXPORT_STEM + '.parquet')}",
-        f"CSV:     {config.exports_path / (EXPORT_STEM + '.csv')}",
-        f"DuckDB:  {config.database_path} (schema {config.dataset})",
-    ]
+    else:
+        lines += ["", "the export was not selected: `export` rewrites the files"]
+    lines.append(f"DuckDB:  {config.database_path} (schema {config.dataset})")
     return "\n".join(lines)
 
 

@@ -119,3 +119,21 @@ def test_invalid_llm_answers_fail_the_step_and_keep_existing_rows(
     # Each answer was re-asked twice with the error, then the step failed without writing.
     assert state.calls == 6 * 3 + 6 + 6  # topic and email_draft ran, tagging 3 tries each
     pd.testing.assert_frame_equal(store.read_table("tagging"), before)
+
+
+def test_select_reruns_translate_only(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--rows", "12", "--languages", "de,en", "--data-dir", str(data_dir)]
+    assert main(["run", *args]) == 0
+    store = TicketStore(data_dir / "tickets.duckdb", "support_tickets")
+    before = {name: store.read_table(name) for name in ("email_draft", "first_response")}
+    capsys.readouterr()
+    assert main(["run", *args, "--select", "translate"]) == 0
+    out = capsys.readouterr().out
+    assert "the export was not selected" in out
+    calls = store.read_table("llm_calls")
+    last_run = calls[calls["run_id"] == calls["run_id"].iloc[-1]]
+    assert set(last_run["node"]) == {"translate"} and len(last_run) == 6  # the DE tickets
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(store.read_table(name), frame)
+    assert main(["run", *args, "--select", "tranlsate"]) == 2
+    assert "unknown asset ['tranlsate']" in capsys.readouterr().err

@@ -9,12 +9,18 @@ import pyarrow.parquet as pq
 from ticket_assets.config import RunConfig
 from ticket_assets.export import EXPORT_COLUMNS
 from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
-from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
+from ticket_assets.orchestration.definitions import (
+    EXPORT_JOB,
+    FULL_JOB,
+    TRANSLATE_JOB,
+    build_definitions,
+)
 from ticket_assets.orchestration.partitions import (
     full_range_tags,
     partition_key,
     register_batches,
 )
+from ticket_assets.orchestration.reports import COST_REPORT_ASSET
 
 
 def _materialize_partition(
@@ -32,7 +38,14 @@ def test_definitions_load_with_six_node_assets_checks_and_export(small_config: R
     defs = build_definitions(small_config)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {*small_config.pipeline, EXPORT_ASSET}
+    assert keys == {*small_config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET}
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {
+        FULL_JOB,
+        TRANSLATE_JOB,
+        EXPORT_JOB,
+    }
+    tags = defs.resolve_job_def(TRANSLATE_JOB).tags
+    assert tags["mode"] == "dev" and tags["model"] == "offline" and tags["dataset"]
     assert len(list(graph.asset_check_keys)) == len(small_config.pipeline)
     translate = defs.resolve_assets_def("translate")
     assert isinstance(translate.partitions_def, dg.MultiPartitionsDefinition)
@@ -105,6 +118,7 @@ def test_full_run_exports_parquet_and_csv(
         *small_config.pipeline,
         *(f"{name}_ticket_schema" for name in small_config.pipeline),
         EXPORT_ASSET,
+        COST_REPORT_ASSET,
     }
     parquet = pq.read_table(small_config.exports_path / "tickets.parquet")
     assert parquet.column_names[: len(EXPORT_COLUMNS)] == list(EXPORT_COLUMNS)
@@ -118,3 +132,16 @@ def test_full_run_exports_parquet_and_csv(
     export_meta = result.asset_materializations_for_node(EXPORT_ASSET)[0].metadata
     assert export_meta["rows/language/DE"].value + export_meta["rows/language/EN"].value == 24
     assert not list(small_config.exports_path.glob("*.tmp"))
+
+
+def test_cost_report_sums_the_ledger(small_config: RunConfig, instance: dg.DagsterInstance) -> None:
+    register_batches(instance, small_config)
+    defs = build_definitions(small_config)
+    result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+        instance=instance, tags=full_range_tags(small_config)
+    )
+    report = result.asset_materializations_for_node(COST_REPORT_ASSET)[0].metadata
+    calls = store_for(small_config).read_table("llm_calls")
+    assert report["llm/calls"].value == len(calls) == 24 * 5 + 12  # translate: DE only
+    assert {"by_node_model", "by_language", "by_run_id_mode", "report"} <= set(report)
+    assert "llm/cost_eur" in report

@@ -13,8 +13,11 @@ from ticket_assets.orchestration.assets import (
 from ticket_assets.orchestration.checks import schema_check
 from ticket_assets.orchestration.io_manager import DuckDBPartitionIOManager
 from ticket_assets.orchestration.partitions import register_batches
+from ticket_assets.orchestration.reports import COST_REPORT_ASSET, cost_report_asset
 
 FULL_JOB = "all_tickets"
+TRANSLATE_JOB = "translate_only"
+EXPORT_JOB = "export_only"
 
 
 def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) -> dg.Definitions:
@@ -23,7 +26,7 @@ def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) 
         node_asset(config, name, nodes[i - 1] if i else None, ledger_sink)
         for i, name in enumerate(nodes)
     ]
-    assets.append(export_asset(config))
+    assets += [export_asset(config), cost_report_asset(config)]
     checks = [schema_check(config, name) for name in nodes]
 
     @dg.sensor(
@@ -36,16 +39,39 @@ def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) 
         added = register_batches(context.instance, config)
         return dg.SkipReason(f"added batches {added}" if added else "all batches registered")
 
-    full_job = dg.define_asset_job(
-        FULL_JOB,
-        selection=dg.AssetSelection.groups(NODE_GROUP) | dg.AssetSelection.assets(EXPORT_ASSET),
-        description="Every node for the selected partitions, then the export.",
-        tags={"mode": config.mode, "dataset": config.dataset},
-    )
+    tags = {
+        "mode": config.mode,
+        "dataset": config.dataset,
+        "model": config.model_for(nodes[0]).model,
+    }
+    finish = dg.AssetSelection.assets(EXPORT_ASSET, COST_REPORT_ASSET)
+    jobs = [
+        dg.define_asset_job(
+            FULL_JOB,
+            selection=dg.AssetSelection.groups(NODE_GROUP) | finish,
+            description="Every node for the selected partitions, then the export and costs.",
+            tags=tags,
+        ),
+        dg.define_asset_job(
+            EXPORT_JOB,
+            selection=finish,
+            description="Rewrite the export files and the cost report from what is stored.",
+            tags=tags,
+        ),
+    ]
+    if "translate" in nodes:
+        jobs.append(
+            dg.define_asset_job(
+                TRANSLATE_JOB,
+                selection=dg.AssetSelection.assets("translate"),
+                description="Translation only: upstream assets are read, not recomputed.",
+                tags={**tags, "model": config.model_for("translate").model},
+            )
+        )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[full_job],
+        jobs=jobs,
         sensors=[_register],
         resources={
             "io_manager": DuckDBPartitionIOManager(

@@ -1,0 +1,66 @@
+"""The cost report: the LLM ledger summed per node, model, language and run, as a table and
+markdown in the asset's metadata, in USD and every configured currency."""
+
+import dagster as dg
+import pandas as pd
+
+from ticket_assets.config import RunConfig
+from ticket_assets.llm.ledger import summarize
+from ticket_assets.orchestration.assets import OWNERS, store_for
+from ticket_assets.orchestration.io_manager import LEDGER_TABLE
+
+COST_REPORT_ASSET = "cost_report"
+REPORT_GROUPINGS = (["node", "model"], ["language"], ["run_id", "mode"])
+
+
+def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
+    records = [
+        dg.TableRecord({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+        for row in frame.to_dict("records")
+    ]
+    return dg.MetadataValue.table(records=records)
+
+
+def cost_report_asset(config: RunConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=COST_REPORT_ASSET,
+        deps=list(config.pipeline),
+        group_name="reports",
+        owners=OWNERS,
+        kinds={"duckdb"},
+        description=(
+            f"Calls, tokens and cost from the LLM ledger ({config.dataset}.{LEDGER_TABLE}) per "
+            "node and model, per language and per run, in USD and "
+            f"{', '.join(config.currency.rates)} at the rates of {config.currency.date}."
+        ),
+    )
+    def _report() -> dg.MaterializeResult:
+        store = store_for(config)
+        calls = store.read_table(LEDGER_TABLE) if store.table_exists(LEDGER_TABLE) else None
+        if calls is None or calls.empty:
+            return dg.MaterializeResult(metadata={"llm/calls": 0, "note": "no LLM calls yet"})
+        metadata: dict[str, object] = {}
+        markdown = [f"Rates of {config.currency.date}; cache hits cost nothing.\n"]
+        for grouping in REPORT_GROUPINGS:
+            summary = summarize(calls, grouping, config.currency)
+            name = "_".join(grouping)
+            metadata[f"by_{name}"] = _table(summary)
+            markdown += [f"### By {', '.join(grouping)}", summary.to_markdown(index=False), ""]
+        total = summarize(calls.assign(all="total"), ["all"], config.currency).iloc[0]
+        metadata.update(
+            {
+                "llm/calls": int(total["calls"]),
+                "llm/cache_hits": int(total["cache_hits"]),
+                "llm/input_tokens": int(total["input_tokens"]),
+                "llm/output_tokens": int(total["output_tokens"]),
+                "llm/cost_usd": float(total["cost_usd"]),
+                **{
+                    f"llm/cost_{code.lower()}": float(total[f"cost_{code.lower()}"])
+                    for code in config.currency.rates
+                },
+                "report": dg.MetadataValue.md("\n".join(markdown)),
+            }
+        )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _report
