@@ -23,6 +23,11 @@ INSTANCE_YAML = """\
 # Written by ticket_assets for its project-local Dagster instance.
 telemetry:
   enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1  # queued runs start within a second, not five
 """
 
 
