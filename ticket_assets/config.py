@@ -146,6 +146,24 @@ class CurrencyConfig(StrictModel):
         return checked
 
 
+class RefreshConfig(StrictModel):
+    """Scheduled growth of the dataset: `batches` new batches per language on `cron`."""
+
+    cron: str = "0 3 * * *"
+    batches: int = Field(default=1, ge=1, le=100)
+    enabled: bool = False
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, cron: str) -> str:
+        # Dagster's own parser, so the config check and the schedule agree.
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(cron):
+            raise ValueError(f"{cron!r} is not a cron expression (e.g. '0 3 * * *')")
+        return cron
+
+
 class RunConfig(StrictModel):
     """Everything a run needs to know. See ticket_assets.yaml for the commented reference."""
 
@@ -167,6 +185,7 @@ class RunConfig(StrictModel):
     max_error_rate: float = Field(default=0.1, ge=0, le=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     cache: bool = True
+    refresh: RefreshConfig = RefreshConfig()
     currency: CurrencyConfig = CurrencyConfig()
     data_dir: Path = Path("data")
     tables_dir: Path = Path("tables")

@@ -74,6 +74,12 @@ def test_with_model_replaces_every_node() -> None:
         ({"mode": "staging"}, "mode: 'staging' is not a mode; allowed: dev, prod"),
         ({"modes": {"qa": {}}}, "unknown mode ['qa']; allowed: dev, prod"),
         ({"dataset": "My Tickets"}, "'My Tickets' is not a valid dataset name"),
+        ({"refresh": {"cron": "every day"}}, "refresh.cron: 'every day' is not a cron expression"),
+        ({"models": {"default": {"model": "gpt-4o"}}}, "needs a provider prefix, e.g. openai/gpt-4o"),
+        (
+            {"models": {"default": {"model": "ollama/llama3", "batch": True}}},
+            "batch: true needs an OpenAI Batch API",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_line(raw: dict, expected: str) -> None:

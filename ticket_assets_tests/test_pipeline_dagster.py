@@ -16,10 +16,12 @@ from ticket_assets.orchestration.definitions import (
     build_definitions,
 )
 from ticket_assets.orchestration.partitions import (
+    batch_partitions_name,
     full_range_tags,
     partition_key,
     register_batches,
 )
+from ticket_assets.orchestration.refresh import REFRESH_SCHEDULE
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET
 
 
@@ -145,3 +147,24 @@ def test_cost_report_sums_the_ledger(small_config: RunConfig, instance: dg.Dagst
     assert report["llm/calls"].value == len(calls) == 24 * 5 + 12  # translate: DE only
     assert {"by_node_model", "by_language", "by_run_id_mode", "report"} <= set(report)
     assert "llm/cost_eur" in report
+
+
+def test_scheduled_refresh_adds_a_batch_and_grows_the_export(
+    small_config: RunConfig, instance: dg.DagsterInstance
+) -> None:
+    register_batches(instance, small_config)
+    defs = build_definitions(small_config)
+    job = defs.resolve_job_def(FULL_JOB)
+    assert job.execute_in_process(instance=instance, tags=full_range_tags(small_config)).success
+    schedule = defs.resolve_schedule_def(REFRESH_SCHEDULE)
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    with dg.build_schedule_context(instance=instance) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert requests is not None and len(requests) == 1
+    batches = instance.get_dynamic_partitions(batch_partitions_name(small_config))
+    assert batches == ["b0000", "b0001", "b0002"]
+    assert job.execute_in_process(instance=instance, tags=requests[0].tags).success
+    tickets = pd.read_parquet(small_config.exports_path / "tickets.parquet")
+    assert len(tickets) == 24 + 12  # the new batch holds batch 0's quota: 6 per language
+    assert tickets["ticket_id"].is_unique
+    assert set(tickets["batch"]) == {"b0000", "b0001", "b0002"}

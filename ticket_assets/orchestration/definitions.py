@@ -13,6 +13,7 @@ from ticket_assets.orchestration.assets import (
 from ticket_assets.orchestration.checks import schema_check
 from ticket_assets.orchestration.io_manager import DuckDBPartitionIOManager
 from ticket_assets.orchestration.partitions import register_batches
+from ticket_assets.orchestration.refresh import refresh_schedule
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, cost_report_asset
 
 FULL_JOB = "all_tickets"
@@ -72,6 +73,7 @@ def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) 
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
+        schedules=[refresh_schedule(config, FULL_JOB)],
         sensors=[_register],
         resources={
             "io_manager": DuckDBPartitionIOManager(
