@@ -75,7 +75,10 @@ def test_with_model_replaces_every_node() -> None:
         ({"modes": {"qa": {}}}, "unknown mode ['qa']; allowed: dev, prod"),
         ({"dataset": "My Tickets"}, "'My Tickets' is not a valid dataset name"),
         ({"refresh": {"cron": "every day"}}, "refresh.cron: 'every day' is not a cron expression"),
-        ({"models": {"default": {"model": "gpt-4o"}}}, "needs a provider prefix, e.g. openai/gpt-4o"),
+        (
+            {"models": {"default": {"model": "gpt-4o"}}},
+            "needs a provider prefix, e.g. openai/gpt-4o",
+        ),
         (
             {"models": {"default": {"model": "ollama/llama3", "batch": True}}},
             "batch: true needs an OpenAI Batch API",
