@@ -66,21 +66,28 @@ class DagsterDev:
         assert "errors" not in payload, payload
         return payload["data"]
 
-    def backfill(self, assets: list[str], partitions: list[str], timeout: float = 240) -> str:
+    def launch(self, assets: list[str], partitions: list[str]) -> str:
+        """Launch a partition backfill as the UI does; returns its id."""
         params = {
             "assetSelection": [{"path": [name]} for name in assets],
             "partitionNames": partitions,
         }
         launched = self.graphql(LAUNCH, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return launched["backfillId"]
+
+    def wait(self, backfill_id: str, timeout: float = 240) -> tuple[str, list[str]]:
+        """The backfill's final status and its runs' statuses."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            backfill = self.graphql(STATUS, {"id": launched["backfillId"]})
-            state = backfill["partitionBackfillOrError"]
+            state = self.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
             if state["status"] in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED"):
-                return state["status"]
+                return state["status"], [run["status"] for run in state["runs"]]
             time.sleep(1)
-        raise TimeoutError(f"backfill {launched['backfillId']} did not finish in {timeout} s")
+        raise TimeoutError(f"backfill {backfill_id} did not finish in {timeout} s")
+
+    def backfill(self, assets: list[str], partitions: list[str]) -> str:
+        return self.wait(self.launch(assets, partitions))[0]
 
 
 @pytest.fixture
@@ -178,3 +185,32 @@ def test_backfill_from_the_ui_then_translate_alone(dagster_dev: DagsterDev, tmp_
             "SELECT count(*) FROM support_tickets.llm_calls WHERE node <> 'translate'"
         ).fetchone()
     assert after == before  # nothing upstream was recomputed
+
+
+def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
+    dagster_dev: DagsterDev, tmp_path: Path
+) -> None:
+    """Two backfills at once: their runs write the same DuckDB file from separate processes."""
+    first = dagster_dev.launch(NODES, ["b0000|DE", "b0000|EN"])
+    second = dagster_dev.launch(NODES, ["b0001|DE", "b0001|EN"])
+    outcomes = [dagster_dev.wait(first), dagster_dev.wait(second)]
+    for status, runs in outcomes:
+        assert status in ("COMPLETED", "COMPLETED_SUCCESS"), outcomes
+        assert runs and all(run == "SUCCESS" for run in runs), outcomes
+    # The runs really ran at the same time (each in its own process).
+    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+        spans = [
+            (stats.start_time, stats.end_time)
+            for run in instance.get_runs()
+            for stats in [instance.get_run_stats(run.run_id)]
+        ]
+    assert len(spans) == 2  # one run per backfill: each one's partitions form one range
+    assert any(
+        a_start < b_end and b_start < a_end
+        for i, (a_start, a_end) in enumerate(spans)
+        for b_start, b_end in spans[i + 1 :]
+    ), spans
+    database = tmp_path / "data" / "tickets.duckdb"
+    expected = [(language, batch, 4) for language in ("DE", "EN") for batch in ("b0000", "b0001")]
+    for node in NODES:
+        assert _rows(database, node) == expected, node
