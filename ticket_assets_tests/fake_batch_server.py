@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from ticket_assets_tests.fake_llm_server import FakeLLMState, JsonHandler, _answer
+from ticket_assets_tests.fake_llm_server import (
+    FakeLLMState,
+    JsonHandler,
+    _answer,
+    chat_completion,
+)
 
 _ENDPOINT = "/v1/chat/completions"
 
@@ -121,24 +126,13 @@ def _run_line(
         response = {
             "status_code": 200,
             "request_id": f"req_{batch_id}_{number}",
-            "body": {
-                "id": f"chatcmpl-{batch_id}-{number}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": line["body"]["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            },
+            "body": chat_completion(
+                f"chatcmpl-{batch_id}-{number}",
+                line["body"]["model"],
+                content,
+                prompt_tokens,
+                completion_tokens,
+            ),
         }
     return {
         "id": f"batch_req_{batch_id}_{number}",

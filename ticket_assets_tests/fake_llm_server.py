@@ -153,6 +153,30 @@ def _plain_answer(
     return {"subject": subject, "body": body}
 
 
+def chat_completion(
+    completion_id: str, model: str, content: str, prompt_tokens: int, completion_tokens: int
+) -> dict[str, Any]:
+    """An OpenAI chat.completion object with its usage, as both fake servers return it."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
 class JsonHandler(BaseHTTPRequestHandler):
     """What the fake servers share: JSON replies over keep-alive connections, no log noise."""
 
@@ -227,24 +251,13 @@ class _Handler(JsonHandler):
             state.completion_tokens += completion_tokens
         self._send(
             200,
-            {
-                "id": f"chatcmpl-{state.calls}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": request["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            },
+            chat_completion(
+                f"chatcmpl-{state.calls}",
+                request["model"],
+                content,
+                prompt_tokens,
+                completion_tokens,
+            ),
         )
 
 
