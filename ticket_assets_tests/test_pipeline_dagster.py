@@ -75,6 +75,17 @@ def test_two_partitions_materialize_into_duckdb(
     assert translate_de["llm/calls"].value == 6  # EN drafts, DE target: one translation each
     assert "llm/cost_eur" in translate_de
     assert "preview" in translate_de
+    lineage = translate_de["dagster/column_lineage"].value.deps_by_column
+    assert [dep.column_name for dep in lineage["topic"]] == ["topic"]  # passed through
+    assert {dep.column_name for dep in lineage["body"]} == {
+        "subject",
+        "body",
+        "language",
+        "ticket_id",
+    }
+    assert {dep.asset_key for deps in lineage.values() for dep in deps} == {
+        dg.AssetKey("paraphrase")
+    }
     translate_en = results["EN"].asset_materializations_for_node("translate")[0].metadata
     assert translate_en["llm/calls"].value == 0  # already in English: no call
     checks = results["EN"].get_asset_check_evaluations()

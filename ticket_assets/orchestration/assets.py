@@ -17,7 +17,7 @@ from ticket_assets.llm.remote import check_credentials
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
-from ticket_assets.orchestration.metadata import node_metadata, preview
+from ticket_assets.orchestration.metadata import column_lineage, node_metadata, preview
 from ticket_assets.orchestration.partitions import (
     Partition,
     batch_partitions_name,
@@ -74,6 +74,7 @@ def _run_node(
     context: dg.AssetExecutionContext,
     config: RunConfig,
     node_name: str,
+    upstream: str | None,
     frame: pd.DataFrame,
     partitions: Sequence[Partition],
     ledger_sink: LedgerSink | None,
@@ -103,8 +104,9 @@ def _run_node(
         ledger_sink(node_name, partitions, records)
     model = config.model_for(node_name).model
     calls = client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
+    lineage = column_lineage(result, upstream, list(frame.columns), NODES[node_name])
     return dg.Output(
-        NodeOutput(result, calls), metadata=node_metadata(result, records, config, model)
+        NodeOutput(result, calls), metadata=node_metadata(result, records, config, model, lineage)
     )
 
 
@@ -134,7 +136,7 @@ def node_asset(
             partitions = split_keys(context.partition_keys)
             code = store_for(config).dataset_code(config.dataset)
             frame = plan_frame(config, partitions, code)
-            return _run_node(context, config, node_name, frame, partitions, ledger_sink)
+            return _run_node(context, config, node_name, None, frame, partitions, ledger_sink)
 
         return _root
 
@@ -144,7 +146,7 @@ def node_asset(
     ) -> dg.Output[NodeOutput]:
         partitions = split_keys(context.partition_keys)
         _require_upstream_rows(config, upstream, previous, partitions)
-        return _run_node(context, config, node_name, previous, partitions, ledger_sink)
+        return _run_node(context, config, node_name, upstream, previous, partitions, ledger_sink)
 
     return _chained
 

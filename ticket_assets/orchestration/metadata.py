@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pandas as pd
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import UsageTotals
 from ticket_assets.llm.types import CallRecord
+from ticket_assets.nodes import Node
 
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 120
@@ -38,12 +40,35 @@ def preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     return shown.to_markdown(index=False)
 
 
+def column_lineage(
+    frame: pd.DataFrame, upstream: str | None, upstream_columns: Sequence[str], node: Node
+) -> dg.TableColumnLineage | None:
+    """Passed-through columns come from the same upstream column; the columns the node writes
+    come from the upstream columns it reads."""
+    if upstream is None:
+        return None
+    key = dg.AssetKey(upstream)
+    read = [c for c in node.reads if c in upstream_columns]
+    deps = {}
+    for column in frame.columns:
+        if column in node.writes or column not in upstream_columns:
+            deps[column] = [dg.TableColumnDep(asset_key=key, column_name=c) for c in read]
+        else:
+            deps[column] = [dg.TableColumnDep(asset_key=key, column_name=column)]
+    return dg.TableColumnLineage(deps_by_column=deps)
+
+
 def node_metadata(
-    frame: pd.DataFrame, records: list[CallRecord], config: RunConfig, model: str
+    frame: pd.DataFrame,
+    records: list[CallRecord],
+    config: RunConfig,
+    model: str,
+    lineage: dg.TableColumnLineage | None,
 ) -> dict[str, Any]:
     return {
         "dagster/row_count": len(frame),
         "dagster/column_schema": column_schema(frame),
+        **({"dagster/column_lineage": lineage} if lineage is not None else {}),
         **UsageTotals.of(records).metadata(config.currency),
         "llm/model": model,
         "mode": config.mode,
