@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,29 +140,18 @@ def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
 
 
 def run_ui(config: RunConfig, args: argparse.Namespace) -> int:
-    """`dagster dev` on this config, with the configured batches registered beforehand."""
+    """Register the configured batches, then become `dagster dev` on this config (exec, so
+    Ctrl-C and signals reach dagster dev itself and no server is left behind)."""
     with dg.DagsterInstance.get() as instance:
         register_batches(instance, config)
     port = str(args.port or os.environ.get("PORT") or 3000)
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(PROJECT_ROOT / "workspace.yaml"),
-        "-p",
-        port,
-    ]
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-p", port]
     env = {**os.environ, "TICKET_ASSETS_MODE": config.mode}
     if args.config:
         env["TICKET_ASSETS_CONFIG"] = str(Path(args.config).resolve())
-    process = subprocess.Popen(command, env=env, start_new_session=True)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        os.killpg(process.pid, signal.SIGTERM)
-        return process.wait()
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)
 
 
 def run_estimate(config: RunConfig) -> int:

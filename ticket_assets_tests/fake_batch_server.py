@@ -19,6 +19,7 @@ from ticket_assets_tests.fake_llm_server import (
     JsonHandler,
     _answer,
     chat_completion,
+    serving,
 )
 
 _ENDPOINT = "/v1/chat/completions"
@@ -279,11 +280,5 @@ def fake_batch_server(
     """Yields (base URL ending in /v1, state); the server stops when the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.state = state or FakeBatchState()
-    # A short poll interval: shutdown() waits up to one of them.
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", server.state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as url:
+        yield url, server.state

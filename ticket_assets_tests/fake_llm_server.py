@@ -268,17 +268,25 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Serve in a thread; yields the base URL ending in /v1; stops when the block ends."""
+    # A short poll interval: shutdown() waits up to one of them.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def fake_llm_server(state: FakeLLMState | None = None) -> Iterator[tuple[str, FakeLLMState]]:
     """Yields (base URL ending in /v1, state); the server stops when the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.state = state or FakeLLMState()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", server.state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as url:
+        yield url, server.state
 
 
 def main() -> None:

@@ -20,10 +20,6 @@ import duckdb
 import pytest
 import yaml
 
-from ticket_assets.__main__ import INSTANCE_YAML
-from ticket_assets.config import load_config
-from ticket_assets.orchestration.partitions import register_batches
-
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ["topic", "email_draft", "tagging", "paraphrase", "translate", "first_response"]
 LAUNCH = """
@@ -92,40 +88,29 @@ class DagsterDev:
 
 @pytest.fixture
 def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
+    """`python -m ticket_assets ui` (what `make ui` runs) on a fresh instance and a small
+    config: 2 languages x 2 batches of 4 tickets."""
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_YAML, encoding="utf-8")  # as `make ui` writes it
     raw = yaml.safe_load((ROOT / "ticket_assets.yaml").read_text(encoding="utf-8"))
     raw.update(data_dir=str(tmp_path / "data"), languages=["DE", "EN"], modes={})
-    raw.update(rows=16, batch_size=4)  # 2 languages x 2 batches of 4
+    raw.update(rows=16, batch_size=4)
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "TICKET_ASSETS_CONFIG": str(config_path),
-        "TICKET_ASSETS_MODE": "dev",
-    }
-    config = load_config(config_path)
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        register_batches(instance, config)
     port = _free_port()
     command = [
         sys.executable,
         "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(ROOT / "workspace.yaml"),
-        "-p",
+        "ticket_assets",
+        "ui",
+        "--config",
+        str(config_path),
+        "--port",
         str(port),
-        "-h",
-        "127.0.0.1",
     ]
     process = subprocess.Popen(
         command,
         cwd=tmp_path,
-        env=env,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -141,6 +126,9 @@ def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("dagster dev did not start") from None
                 time.sleep(0.5)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            # `ui` registered the configured batches before the server started.
+            assert instance.get_dynamic_partitions("support_tickets_batch") == ["b0000", "b0001"]
         yield DagsterDev(url, home)
     finally:
         # dagster dev may ignore SIGTERM in the background: TERM the group, wait, then KILL.
