@@ -8,13 +8,15 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# The UI test screenshots the asset graph with Debian's chromium (playwright downloads nothing).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint bench ui env clean
 
 run: $(VENV)/.synced
 	$(VENV)/bin/python -m ticket_assets run
 
-test: $(VENV)/.synced
+test: $(VENV)/.synced $(CHROMIUM)
 	$(VENV)/bin/python -m pytest -n 2
 
 lint: $(VENV)/.synced
@@ -37,6 +39,14 @@ $(UV):
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --all-groups
 	touch $@
+
+$(CHROMIUM):
+	@echo "installing chromium with apt-get (the UI test screenshots the asset graph with it)"
+	@sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium; } \
+	|| { echo "error: could not install chromium; install Debian's chromium package" \
+	  "(apt-get install chromium) and rerun make test" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) .tools
