@@ -51,7 +51,7 @@ def _umask() -> int:
     return current
 
 
-def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(target: Path, write: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
@@ -78,10 +78,10 @@ def write_exports(tickets: pd.DataFrame, directory: Path) -> ExportPaths:
             ),
         )
     paths = ExportPaths(directory / f"{EXPORT_STEM}.parquet", directory / f"{EXPORT_STEM}.csv")
-    _atomic_write(paths.parquet, lambda p: pq.write_table(table, p, compression="zstd"))
+    atomic_write(paths.parquet, lambda p: pq.write_table(table, p, compression="zstd"))
     csv_frame = frame.assign(tags=[",".join(t) if t is not None else "" for t in frame["tags"]])
     csv_table = pa.Table.from_pandas(csv_frame, preserve_index=False)
-    _atomic_write(paths.csv, lambda p: pacsv.write_csv(csv_table, p))
+    atomic_write(paths.csv, lambda p: pacsv.write_csv(csv_table, p))
     return paths
 
 

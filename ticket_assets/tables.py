@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import bisect
 import csv
+import functools
 import io
 import math
 import random
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,21 @@ class Weighted:
         point = rng.random() * self.cumulative[-1]
         # `hi` guards against rounding pushing the point onto the total.
         return self.items[bisect.bisect_right(self.cumulative, point, 0, len(self.items) - 1)]
+
+    def shares(self) -> dict[str, float]:
+        """Each label's probability of being drawn."""
+        total = self.cumulative[-1]
+        previous = (0.0, *self.cumulative[:-1])
+        return {
+            item: (upper - lower) / total
+            for item, lower, upper in zip(self.items, previous, self.cumulative, strict=True)
+        }
+
+    def scaled(self, factors: Mapping[str, float]) -> Weighted:
+        """The same labels with each weight multiplied by its factor (1 where none is given)."""
+        return Weighted.of(
+            (item, share * factors.get(item, 1.0)) for item, share in self.shares().items()
+        )
 
 
 @dataclass(frozen=True)
@@ -323,6 +339,28 @@ class Tables:
             "agent_name": f"{rng.choice(agent_first)} {rng.choice(agent_last)}",
         }
 
+    def label_shares(self) -> dict[str, dict[str, float]]:
+        """How often `sample_ticket` draws each type, queue, priority and business type."""
+        sampling = self._sampling
+        types = sampling.type.shares()
+        queues = _mixture(types, sampling.queue_by_type)
+        return {
+            "type": types,
+            "queue": queues,
+            "priority": _mixture(queues, sampling.priority_by_queue),
+            "business_type": sampling.business_type.shares(),
+        }
+
+    def balanced(self, target_share: float, columns: Iterable[str]) -> Tables:
+        """These tables sampling every class of `columns` at least `target_share` of the time
+        (uniformly where a column has more than 1 / target_share classes); the other classes
+        keep their relative weights, and conditionals (queue given type, priority given queue)
+        keep their shape. Zero-weight classes stay undrawn."""
+        wanted = frozenset(columns)
+        if target_share <= 0 or not wanted:
+            return self
+        return _balanced(self, target_share, wanted)
+
     def topics_for(self, queue: str, type_: str) -> tuple[str, ...]:
         """English topics of `queue` allowed for `type_` (all of the queue's if none is)."""
         found = self._sampling.topics_by_queue_type.get((queue, type_))
@@ -332,6 +370,80 @@ class Tables:
                 f"{', '.join(self.queues)}; types: {', '.join(self.types)}"
             )
         return found
+
+
+# --- balancing ----------------------------------------------------------------------------
+
+# Rounds of iterative proportional fitting for conditional columns; converges in a few dozen.
+_FITTING_ROUNDS = 200
+
+
+def _mixture(parents: Mapping[str, float], conditional: Mapping[str, Weighted]) -> dict[str, float]:
+    """P(child) = sum over parents of P(parent) * P(child | parent)."""
+    shares: dict[str, float] = {}
+    for parent, weight in parents.items():
+        for child, share in conditional[parent].shares().items():
+            shares[child] = shares.get(child, 0.0) + weight * share
+    return shares
+
+
+def _raised(shares: Mapping[str, float], target: float) -> dict[str, float]:
+    """Shares with every class at `target` or more (capped at uniform), the rest scaled down
+    proportionally (water-filling)."""
+    floor = min(target, 1.0 / len(shares))
+    raised: set[str] = set()
+    while True:
+        rest = {label: share for label, share in shares.items() if label not in raised}
+        scale = (1.0 - floor * len(raised)) / sum(rest.values())
+        low = {label for label, share in rest.items() if share * scale < floor}
+        if not low:
+            return {label: floor if label in raised else shares[label] * scale for label in shares}
+        raised |= low
+
+
+def _fitted(
+    parents: Mapping[str, float], conditional: Mapping[str, Weighted], target: float
+) -> dict[str, Weighted]:
+    """The conditional with one factor per child, fitted so that the children's marginal
+    reaches the raised shares (iterative proportional fitting)."""
+    goal = _raised(_mixture(parents, conditional), target)
+    factors = dict.fromkeys(goal, 1.0)
+    fitted = dict(conditional)
+    for _ in range(_FITTING_ROUNDS):
+        fitted = {parent: weighted.scaled(factors) for parent, weighted in conditional.items()}
+        marginal = _mixture(parents, fitted)
+        if all(abs(marginal[label] - goal[label]) < 1e-6 for label in goal):
+            break
+        factors = {label: factors[label] * goal[label] / marginal[label] for label in goal}
+    return fitted
+
+
+@functools.cache
+def _balanced(tables: Tables, target_share: float, columns: frozenset[str]) -> Tables:
+    sampling = tables._sampling
+    type_ = sampling.type
+    if "type" in columns:
+        type_ = Weighted.of(_raised(type_.shares(), target_share).items())
+    queue_by_type = sampling.queue_by_type
+    if "queue" in columns:
+        queue_by_type = _fitted(type_.shares(), queue_by_type, target_share)
+    priority_by_queue = sampling.priority_by_queue
+    if "priority" in columns:
+        queues = _mixture(type_.shares(), queue_by_type)
+        priority_by_queue = _fitted(queues, priority_by_queue, target_share)
+    business_type = sampling.business_type
+    if "business_type" in columns:
+        business_type = Weighted.of(_raised(business_type.shares(), target_share).items())
+    return replace(
+        tables,
+        _sampling=replace(
+            sampling,
+            type=type_,
+            queue_by_type=queue_by_type,
+            priority_by_queue=priority_by_queue,
+            business_type=business_type,
+        ),
+    )
 
 
 # --- CSV reading --------------------------------------------------------------------------

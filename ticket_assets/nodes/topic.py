@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ticket_assets.nodes.base import PLAN_COLUMNS, NodeContext, PromptNode
 from ticket_assets.nodes.outputs import TopicAnswer
 from ticket_assets.randomness import stable_rng
+
+if TYPE_CHECKING:
+    from ticket_assets.config import RunConfig
+    from ticket_assets.tables import Tables
 
 SAMPLED_COLUMNS = (
     "type",
@@ -22,6 +26,11 @@ SAMPLED_COLUMNS = (
     "customer_name",
     "agent_name",
 )
+
+
+def sampling_tables(config: RunConfig, tables: Tables) -> Tables:
+    """The tables labels are drawn from: rare classes raised as `balance` asks."""
+    return tables.balanced(config.balance.target_share, config.balance.columns)
 
 
 class TopicNode(PromptNode):
@@ -39,8 +48,9 @@ class TopicNode(PromptNode):
         return {"allowed_topics": list(ctx.tables.topics_for(row["queue"], row["type"]))}
 
     def prepare(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+        tables = sampling_tables(ctx.config, ctx.tables)
         sampled = [
-            ctx.tables.sample_ticket(stable_rng(ctx.config.seed, ticket_id, "sample"), language)
+            tables.sample_ticket(stable_rng(ctx.config.seed, ticket_id, "sample"), language)
             for ticket_id, language in zip(frame["ticket_id"], frame["language"], strict=True)
         ]
         with_labels = frame.copy()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import random
+import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +27,8 @@ from ticket_assets.tables import REFERENCE_LANGUAGE, Tables
 OPTIONAL_SHARES = {"subject_prefix": 0.6, "detail": 0.6, "symptom": 0.7, "remark": 0.7}
 PERSONA_SHARE = 0.5
 REPLY_PREFIX_SHARE = 0.06
+# Placeholders that name things rather than state facts; paraphrases may move them freely.
+NAME_PLACEHOLDERS = frozenset({"product", "team", "title"})
 # Longer subjects fall back to the bare title, then drop their prefixes.
 MAX_SUBJECT_LENGTH = 80
 # Nodes of one ticket run in sequence; caching its drafts and renderings spares recomputing
@@ -153,13 +157,15 @@ class EmailWriter:
         )
 
     def paraphrase(self, ticket: Ticket, draft: Draft) -> Draft:
-        """The same content in other words: every slot and the layout move to another variant."""
+        """The same content in other words: every slot moves to another variant stating the
+        same facts (a slot whose variant is the only one with its facts keeps it), and the
+        layout changes."""
         rng = stable_rng(self._seed, "paraphrase", *ticket.seed_parts)
         slots = _slots(self._reference, ticket)
         return replace(
             draft,
             choices={
-                slot: _other(index, len(slots[slot]), rng) for slot, index in draft.choices.items()
+                slot: _reworded(slots[slot], index, rng) for slot, index in draft.choices.items()
             },
             layout=_other(draft.layout, len(LAYOUTS), rng),
         )
@@ -253,6 +259,24 @@ def _between(rng: random.Random, low: int, high: int) -> int:
 
 def _other(index: int, count: int, rng: random.Random) -> int:
     return (index + 1 + _below(rng, count - 1)) % count if count > 1 else index
+
+
+@functools.cache
+def _facts(variant: str) -> frozenset[str]:
+    """The facts a variant states: its placeholders other than names (order numbers,
+    amounts, ...) and the numbers written into it ("30 hours per week", "ISO 27001")."""
+    parts = list(string.Formatter().parse(variant))
+    placeholders = {name for _, name, _, _ in parts if name} - NAME_PLACEHOLDERS
+    written = {number for text, _, _, _ in parts for number in re.findall(r"\d+", text)}
+    return frozenset(placeholders | written)
+
+
+def _reworded(variants: Sequence[str], index: int, rng: random.Random) -> int:
+    """Another variant stating the same facts as variant `index`, or `index` if none does: a
+    paraphrase that drops an order number, or invents one, changes the ticket's meaning."""
+    facts = _facts(variants[index])
+    others = [i for i, variant in enumerate(variants) if i != index and _facts(variant) == facts]
+    return others[_below(rng, len(others))] if others else index
 
 
 def _numbers(rng: random.Random) -> dict[str, str]:

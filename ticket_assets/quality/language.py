@@ -1,0 +1,83 @@
+"""Language check: subject, body and first response must be written in the row's language.
+
+Each text is judged on its own (an English subject on a German body is a defect that judging
+subject + body together would hide), with the product name removed first: names such as
+"Microsoft 365" or "Zoom Workplace" are language-neutral and tip short subjects towards
+English. Texts too short or too ambiguous to call are counted as undecided, not as matches
+or mismatches (see ticket_assets/language.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from ticket_assets.config import LanguageQualityConfig
+from ticket_assets.language import judge_languages
+from ticket_assets.quality.result import SAMPLE_ROWS, CheckResult, percent, snippet
+
+TEXT_FIELDS = ("subject", "body", "first_response")
+
+
+def language_neutral(text: str, product: str | None) -> str:
+    """`text` without the product name (and the brackets or colon left around it)."""
+    if not product:
+        return text
+    without = text.replace(product, " ")
+    return re.sub(r"\(\s*\)|\s+:", " ", without)
+
+
+def check_language(frame: pd.DataFrame, config: LanguageQualityConfig) -> CheckResult:
+    fields = [name for name in TEXT_FIELDS if name in frame]
+    products = frame["product"] if "product" in frame else pd.Series([None] * len(frame))
+    texts = [
+        language_neutral(str(text), product)
+        for name in fields
+        for text, product in zip(frame[name], products, strict=True)
+    ]
+    judgements = judge_languages(texts)
+    expected = frame["language"].tolist()
+    rows = len(frame)
+    mismatched: dict[int, list[tuple[str, str, float]]] = {}
+    figures: dict[str, float | int] = {"rows": rows}
+    for field_index, name in enumerate(fields):
+        verdicts = {"match": 0, "mismatch": 0, "undecided": 0}
+        for row in range(rows):
+            judgement = judgements[field_index * rows + row]
+            verdict = judgement.verdict(expected[row])
+            verdicts[verdict] += 1
+            if verdict == "mismatch":
+                detected = judgement.detected or ""
+                mismatched.setdefault(row, []).append((name, detected, judgement.confidence))
+        figures[f"{name}_mismatched"] = verdicts["mismatch"]
+        figures[f"{name}_undecided"] = verdicts["undecided"]
+    rate = len(mismatched) / rows if rows else 0.0
+    figures.update({"mismatched_rows": len(mismatched), "mismatch_rate": rate})
+    samples = pd.DataFrame(
+        [
+            {
+                "ticket_id": frame["ticket_id"].iloc[row],
+                "language": expected[row],
+                "field": name,
+                "detected": detected,
+                "confidence": round(confidence, 2),
+                "text": snippet(frame[name].iloc[row]),
+            }
+            for row, found in mismatched.items()
+            for name, detected, confidence in found
+        ][:SAMPLE_ROWS]
+    )
+    undecided = ", ".join(f"{figures[f'{name}_undecided']} {name}" for name in fields)
+    return CheckResult(
+        name="language",
+        title="Language",
+        passed=rate <= config.max_mismatch_rate,
+        summary=(
+            f"{len(mismatched)} of {rows} rows ({percent(rate)}) have a text in another "
+            f"language (max {percent(config.max_mismatch_rate)}); undecided: {undecided}."
+        ),
+        figures=figures,
+        flagged=tuple(frame["ticket_id"].iloc[sorted(mismatched)]),
+        samples=samples,
+    )

@@ -1,0 +1,129 @@
+"""PNG plots of the exported dataset for the dataset card and the Dagster UI (matplotlib,
+Agg backend: no display needed). Each file is written atomically next to the export."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ticket_assets.export import atomic_write
+
+PLOT_FILES = {
+    "labels": "plot_labels_by_language.png",
+    "lengths": "plot_text_lengths.png",
+    "tags": "plot_tags.png",
+}
+LABEL_COLUMNS = ("type", "priority", "queue", "business_type")
+LENGTH_COLUMNS = ("subject", "body", "first_response")
+TOP_TAGS = 20
+DPI = 90
+
+
+def _language_shares(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """class x language table of shares within each language."""
+    return pd.crosstab(frame[column], frame["language"], normalize="columns")
+
+
+def labels_figure(frame: pd.DataFrame, expected: Mapping[str, Mapping[str, float]]) -> Figure:
+    columns = [c for c in LABEL_COLUMNS if c in frame]
+    figure, axes = plt.subplots(
+        len(columns), 1, figsize=(10, 2.2 + 0.55 * sum(frame[c].nunique() for c in columns))
+    )
+    axes = [axes] if len(columns) == 1 else list(axes)
+    languages = sorted(frame["language"].unique())
+    for axis, column in zip(axes, columns, strict=True):
+        shares = _language_shares(frame, column)
+        classes = list(expected.get(column, {})) or list(shares.index)
+        classes += [c for c in shares.index if c not in classes]
+        shares = shares.reindex(index=classes, columns=languages, fill_value=0.0)
+        height = 0.8 / max(1, len(languages))
+        for offset, language in enumerate(languages):
+            positions = [
+                i + (offset - (len(languages) - 1) / 2) * height for i in range(len(classes))
+            ]
+            axis.barh(positions, shares[language], height=height, label=language)
+        wanted = [expected.get(column, {}).get(label, 0.0) for label in classes]
+        axis.scatter(
+            wanted,
+            range(len(classes)),
+            marker="|",
+            s=400,
+            color="black",
+            zorder=3,
+            label="configured",
+        )
+        axis.set_yticks(range(len(classes)), classes)
+        axis.invert_yaxis()
+        axis.set_title(f"{column}: share of tickets per language", loc="left", fontsize=10)
+        axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        axis.grid(axis="x", alpha=0.3)
+    axes[0].legend(ncols=len(languages) + 1, fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def lengths_figure(frame: pd.DataFrame) -> Figure:
+    columns = [c for c in LENGTH_COLUMNS if c in frame and frame[c].notna().any()]
+    figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4))
+    axes = [axes] if len(columns) == 1 else list(axes)
+    for axis, column in zip(axes, columns, strict=True):
+        lengths = frame[column].fillna("").str.len()
+        bins = 30
+        for language, part in lengths.groupby(frame["language"], sort=True):
+            axis.hist(
+                part,
+                bins=bins,
+                range=(lengths.min(), lengths.max() + 1),
+                histtype="step",
+                linewidth=1.4,
+                label=language,
+                density=True,
+            )
+        axis.set_title(f"{column}: characters (median {int(lengths.median())})", fontsize=10)
+        axis.set_yticks([])
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def tags_figure(frame: pd.DataFrame) -> Figure:
+    tags = frame["tags"].map(lambda t: list(t) if t is not None else [])
+    figure, (count_axis, top_axis) = plt.subplots(
+        1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 1.6]}
+    )
+    counts = pd.crosstab(tags.map(len), frame["language"], normalize="columns")
+    counts.plot.bar(ax=count_axis, rot=0, width=0.8)
+    count_axis.set_title("tags per ticket, share per language", fontsize=10)
+    count_axis.set_xlabel("tags")
+    count_axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    count_axis.legend(fontsize=8)
+    top = tags.explode().value_counts().head(TOP_TAGS).iloc[::-1]
+    top_axis.barh(top.index.astype(str), top.to_numpy() / len(frame))
+    top_axis.set_title(f"the {TOP_TAGS} most frequent tags: share of tickets", fontsize=10)
+    top_axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    top_axis.tick_params(axis="y", labelsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def write_plots(
+    frame: pd.DataFrame, expected: Mapping[str, Mapping[str, float]], directory: Path
+) -> dict[str, Path]:
+    """The plots of `frame` as PNG files in `directory`, by name (see PLOT_FILES)."""
+    figures = {"labels": labels_figure(frame, expected), "lengths": lengths_figure(frame)}
+    if "tags" in frame:
+        figures["tags"] = tags_figure(frame)
+    paths = {}
+    for name, figure in figures.items():
+        paths[name] = directory / PLOT_FILES[name]
+        atomic_write(paths[name], lambda p, f=figure: f.savefig(p, dpi=DPI, format="png"))
+        plt.close(figure)
+    return paths
