@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +22,10 @@ from ticket_assets.llm.types import CallRecord
 from ticket_assets.orchestration.assets import EXPORT_ASSET
 from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
-from ticket_assets.orchestration.reports import COST_REPORT_ASSET
+from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
 from ticket_assets.plan import batch_index, rows_in_partition, rows_per_language
+from ticket_assets.quality import QUALITY_FILE, QualityReport
+from ticket_assets.quality.card import CARD_FILE
 
 # Dagster logs every event at DEBUG to the console; the CLI shows a progress bar instead.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -47,7 +52,7 @@ def asset_selection(config: RunConfig, select: str | None) -> list[str] | None:
     """The assets `--select` names, checked against this config's assets."""
     if not select:
         return None
-    known = [*config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET]
+    known = [*config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET, QUALITY_REPORT_ASSET]
     names = [name.strip() for name in select.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
@@ -98,7 +103,8 @@ def run_export(config: RunConfig, *, record: bool = False) -> int:
     if not result.success:
         print(f"error: {_failure_message(result)}", file=sys.stderr)
         return 1
-    print(f"exports written to {config.exports_path}")
+    report = QualityReport.read(config.exports_path / QUALITY_FILE)
+    print("\n".join([f"exports written to {config.exports_path}", *quality_summary(report)]))
     return 0
 
 
@@ -128,10 +134,12 @@ def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
     lines += ["  " + line for line in usage.to_string(index=False).splitlines()]
     lines += ["  " + line for line in totals.to_string(index=False).splitlines()]
     if exported:
+        lines += quality_summary(QualityReport.read(config.exports_path / QUALITY_FILE))
         lines += [
             "",
             f"Parquet: {config.exports_path / (EXPORT_STEM + '.parquet')}",
             f"CSV:     {config.exports_path / (EXPORT_STEM + '.csv')}",
+            f"Card:    {config.exports_path / CARD_FILE} (plots and {QUALITY_FILE} beside it)",
         ]
     else:
         lines += ["", "the export was not selected: `export` rewrites the files"]
@@ -139,19 +147,65 @@ def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
     return "\n".join(lines)
 
 
+def quality_summary(report: QualityReport) -> list[str]:
+    verdict = "all passed" if report.passed else f"FAILED: {', '.join(report.failed)}"
+    return [
+        "",
+        f"quality checks ({verdict}):",
+        *(
+            f"  {check.title}: {'passed' if check.passed else 'FAILED'}, {check.headline}"
+            for check in report.checks
+        ),
+        f"  {report.dropped_line()}",
+    ]
+
+
 def run_ui(config: RunConfig, args: argparse.Namespace) -> int:
-    """Register the configured batches, then become `dagster dev` on this config (exec, so
-    Ctrl-C and signals reach dagster dev itself and no server is left behind)."""
+    """Register the configured batches, then serve the UI: the Dagster webserver plus the
+    daemon (schedules, sensors, the run queue, backfills) with its short backfill loop
+    (orchestration/daemon.py), as `dagster dev` would but without its 30 s backfill waits.
+    Runs until Ctrl-C or SIGTERM, then stops both."""
     with dg.DagsterInstance.get() as instance:
         register_batches(instance, config)
     port = str(args.port or os.environ.get("PORT") or 3000)
     workspace = str(PROJECT_ROOT / "workspace.yaml")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-p", port]
     env = {**os.environ, "TICKET_ASSETS_MODE": config.mode}
     if args.config:
         env["TICKET_ASSETS_CONFIG"] = str(Path(args.config).resolve())
+    daemon = "ticket_assets.orchestration.daemon"
+    services = {
+        "webserver": [sys.executable, "-m", "dagster_webserver", "-w", workspace, "-p", port],
+        "daemon": [sys.executable, "-m", daemon, "run", "-w", workspace],
+    }
+    print(f"Dagster UI on http://127.0.0.1:{port} (instance {os.environ['DAGSTER_HOME']})")
     sys.stdout.flush()
-    os.execve(sys.executable, command, env)
+    # SIGTERM ends the wait below like Ctrl-C does, so `finally` stops both services.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    processes = {name: subprocess.Popen(command, env=env) for name, command in services.items()}
+    try:
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"error: the {name} stopped (exit code {process.returncode})")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(list(processes.values()))
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], grace_s: float = 15) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_estimate(config: RunConfig) -> int:

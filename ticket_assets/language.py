@@ -10,6 +10,7 @@ language wins clearly (MIN_MISMATCH_CONFIDENCE); otherwise it is undecided, neve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -68,6 +69,14 @@ class Judgement:
         if self.detected == expected:
             return "match"
         return "mismatch" if self.confidence >= MIN_MISMATCH_CONFIDENCE else "undecided"
+
+
+def language_neutral(text: str, product: object) -> str:
+    """`text` without the product name (and the brackets or colon left around it): names
+    such as "Microsoft 365" are in no language and tip short texts towards English."""
+    if not isinstance(product, str) or not product:
+        return text
+    return re.sub(r"\(\s*\)|\s+:", " ", text.replace(product, " "))
 
 
 def judge_languages(texts: Sequence[str]) -> list[Judgement]:

@@ -21,8 +21,9 @@ from ticket_assets.orchestration.partitions import (
     partition_key,
     register_batches,
 )
+from ticket_assets.orchestration.quality_checks import EXPORT_CHECKS, FIDELITY_NODES
 from ticket_assets.orchestration.refresh import REFRESH_SCHEDULE
-from ticket_assets.orchestration.reports import COST_REPORT_ASSET
+from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
 
 
 def _materialize_partition(
@@ -40,7 +41,7 @@ def test_definitions_load_with_six_node_assets_checks_and_export(small_config: R
     defs = build_definitions(small_config)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {*small_config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET}
+    assert keys == {*small_config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET, QUALITY_REPORT_ASSET}
     assert {job.name for job in defs.resolve_all_job_defs()} >= {
         FULL_JOB,
         TRANSLATE_JOB,
@@ -48,7 +49,12 @@ def test_definitions_load_with_six_node_assets_checks_and_export(small_config: R
     }
     tags = defs.resolve_job_def(TRANSLATE_JOB).tags
     assert tags["mode"] == "dev" and tags["model"] == "offline" and tags["dataset"]
-    assert len(list(graph.asset_check_keys)) == len(small_config.pipeline)
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert checks == {
+        *((name, "ticket_schema") for name in small_config.pipeline),
+        *((name, "fidelity") for name in FIDELITY_NODES),
+        *((EXPORT_ASSET, name) for name in EXPORT_CHECKS),
+    }
     translate = defs.resolve_assets_def("translate")
     assert isinstance(translate.partitions_def, dg.MultiPartitionsDefinition)
     assert translate.backfill_policy == dg.BackfillPolicy.single_run()
@@ -89,7 +95,8 @@ def test_two_partitions_materialize_into_duckdb(
     translate_en = results["EN"].asset_materializations_for_node("translate")[0].metadata
     assert translate_en["llm/calls"].value == 0  # already in English: no call
     checks = results["EN"].get_asset_check_evaluations()
-    assert len(checks) == len(small_config.pipeline)
+    # The schema check of every node, the fidelity checks of paraphrase and translate.
+    assert len(checks) == len(small_config.pipeline) + len(FIDELITY_NODES)
     assert all(check.passed for check in checks)
 
 
@@ -130,8 +137,10 @@ def test_full_run_exports_parquet_and_csv(
     assert steps == {
         *small_config.pipeline,
         *(f"{name}_ticket_schema" for name in small_config.pipeline),
+        *(f"{name}_fidelity" for name in FIDELITY_NODES),
         EXPORT_ASSET,
         COST_REPORT_ASSET,
+        QUALITY_REPORT_ASSET,
     }
     parquet = pq.read_table(small_config.exports_path / "tickets.parquet")
     assert parquet.column_names[: len(EXPORT_COLUMNS)] == list(EXPORT_COLUMNS)

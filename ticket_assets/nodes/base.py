@@ -149,6 +149,9 @@ class PromptNode(Node):
                 **shared_validation,
                 "expected_language": self.expected_language(row, ctx),
             }
+            if ctx.config.quality.language.action == "regenerate":
+                # Subjects in another language are re-asked too; the product name is ignored.
+                validation.update(regenerate_subjects=True, product=row.get("product"))
             request = LLMRequest(
                 node=self.name,
                 key=row["ticket_id"],

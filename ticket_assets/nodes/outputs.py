@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from ticket_assets.config import SUPPORTED_LANGUAGES
-from ticket_assets.language import detect_language
+from ticket_assets.language import detect_language, judge_languages, language_neutral
 
 _LEAKS = re.compile(r"\{\{|\}\}|\{%|%\}|\{[A-Za-z_]\w*\}|\[[A-Z_]{2,}\]|<[a-z_]+>|```")
 MIN_TAGS = 4
@@ -42,6 +42,21 @@ def _in_expected_language(text: str, info: ValidationInfo) -> str:
     return text
 
 
+def _subject_in_expected_language(text: str, info: ValidationInfo) -> str:
+    """With `regenerate_subjects` too (quality.language.action: regenerate), reject a subject
+    written in another language, judged as the dataset's language check judges it."""
+    context = info.context or {}
+    expected = context.get("expected_language")
+    if expected and context.get("check_language") and context.get("regenerate_subjects"):
+        judgement = judge_languages([language_neutral(text, context.get("product"))])[0]
+        if judgement.verdict(expected) == "mismatch" and judgement.detected:
+            raise ValueError(
+                f"is written in {SUPPORTED_LANGUAGES[judgement.detected]}, "
+                f"expected {SUPPORTED_LANGUAGES[expected]}"
+            )
+    return text
+
+
 class Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -54,6 +69,7 @@ class EmailAnswer(Answer):
     subject: CleanText
     body: CleanText
 
+    _subject_language = field_validator("subject")(_subject_in_expected_language)
     _body_language = field_validator("body")(_in_expected_language)
 
 

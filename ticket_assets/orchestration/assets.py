@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from ticket_assets.config import RunConfig
-from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, write_exports
+from ticket_assets.export import EXPORT_COLUMNS, distribution_tables
 from ticket_assets.llm.budget import budget_for_run
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.remote import check_credentials
@@ -24,8 +24,15 @@ from ticket_assets.orchestration.partitions import (
     split_keys,
     ticket_partitions,
 )
+from ticket_assets.orchestration.quality_checks import (
+    export_check_results,
+    export_check_specs,
+    ledger_costs,
+    quality_inputs,
+)
 from ticket_assets.orchestration.store import TicketStore
 from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
+from ticket_assets.publish import publish
 from ticket_assets.schema import ticket_schema, validate_or_raise
 from ticket_assets.tables import Tables
 
@@ -169,27 +176,37 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         description=(
             f"The finished tickets as {config.exports_path}/tickets.parquet and tickets.csv "
             f"(columns {', '.join(EXPORT_COLUMNS)}, then extras); tags are a list in Parquet and "
-            "comma-joined in CSV. Written atomically."
+            "comma-joined in CSV. Written atomically, after the quality checks, with the "
+            "dataset card (README.md), its PNG plots and quality.json next to them."
         ),
         group_name="export",
         owners=OWNERS,
         kinds={"parquet", "csv"},
+        check_specs=export_check_specs(EXPORT_ASSET),
     )
     def _export(context: dg.AssetExecutionContext, tickets: pd.DataFrame) -> dg.MaterializeResult:
         rows = dataset_rows(context, config, tickets)
         tables = tables_for(config)
         validate_or_raise(ticket_schema(config, tables, rows.columns), rows, "export")
-        paths = write_exports(rows, config.exports_path)
+        store = store_for(config)
+        inputs = quality_inputs(config, store, tables)
+        release = publish(rows, config, inputs, ledger_costs(config, store))
+        exported = release.rows
         metadata: dict[str, object] = {
-            "dagster/row_count": len(rows),
-            "parquet_path": dg.MetadataValue.path(str(paths.parquet)),
-            "csv_path": dg.MetadataValue.path(str(paths.csv)),
-            "preview": dg.MetadataValue.md(preview(rows[[c for c in EXPORT_COLUMNS if c in rows]])),
+            "dagster/row_count": len(exported),
+            "parquet_path": dg.MetadataValue.path(str(release.exports.parquet)),
+            "csv_path": dg.MetadataValue.path(str(release.exports.csv)),
+            "card_path": dg.MetadataValue.path(str(release.card)),
+            "rows_generated": len(rows),
+            **{f"rows_left_out/{name}": n for name, n in release.report.dropped.items()},
+            "preview": dg.MetadataValue.md(preview(exported[list(EXPORT_COLUMNS)])),
         }
-        for column, counts in distribution_tables(rows).items():
+        for column, counts in distribution_tables(exported).items():
             metadata[f"rows_by_{column}"] = dg.MetadataValue.md(counts.to_markdown(index=False))
             for value, count in zip(counts[column], counts["rows"], strict=True):
                 metadata[f"rows/{column}/{value}"] = int(count)
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(
+            metadata=metadata, check_results=export_check_results(release.report)
+        )
 
     return _export

@@ -9,12 +9,19 @@ from ticket_assets.orchestration.assets import (
     LedgerSink,
     export_asset,
     node_asset,
+    store_for,
 )
 from ticket_assets.orchestration.checks import schema_check
 from ticket_assets.orchestration.io_manager import DuckDBPartitionIOManager
 from ticket_assets.orchestration.partitions import register_batches
+from ticket_assets.orchestration.quality_checks import FIDELITY_NODES, fidelity_check
 from ticket_assets.orchestration.refresh import refresh_schedule
-from ticket_assets.orchestration.reports import COST_REPORT_ASSET, cost_report_asset
+from ticket_assets.orchestration.reports import (
+    COST_REPORT_ASSET,
+    QUALITY_REPORT_ASSET,
+    cost_report_asset,
+    quality_report_asset,
+)
 
 FULL_JOB = "all_tickets"
 TRANSLATE_JOB = "translate_only"
@@ -27,8 +34,11 @@ def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) 
         node_asset(config, name, nodes[i - 1] if i else None, ledger_sink)
         for i, name in enumerate(nodes)
     ]
-    assets += [export_asset(config), cost_report_asset(config)]
+    assets += [export_asset(config), cost_report_asset(config), quality_report_asset(config)]
     checks = [schema_check(config, name) for name in nodes]
+    checks += [
+        fidelity_check(config, name, store_for(config)) for name in FIDELITY_NODES if name in nodes
+    ]
 
     @dg.sensor(
         name="register_configured_batches",
@@ -45,18 +55,21 @@ def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) 
         "dataset": config.dataset,
         "model": config.model_for(nodes[0]).model,
     }
-    finish = dg.AssetSelection.assets(EXPORT_ASSET, COST_REPORT_ASSET)
+    finish = dg.AssetSelection.assets(EXPORT_ASSET, COST_REPORT_ASSET, QUALITY_REPORT_ASSET)
     jobs = [
         dg.define_asset_job(
             FULL_JOB,
             selection=dg.AssetSelection.groups(NODE_GROUP) | finish,
-            description="Every node for the selected partitions, then the export and costs.",
+            description=(
+                "Every node for the selected partitions, then the export with its quality "
+                "checks, the cost report and the quality report."
+            ),
             tags=tags,
         ),
         dg.define_asset_job(
             EXPORT_JOB,
             selection=finish,
-            description="Rewrite the export files and the cost report from what is stored.",
+            description=("Rewrite the export files, dataset card and reports from what is stored."),
             tags=tags,
         ),
     ]

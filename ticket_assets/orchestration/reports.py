@@ -1,15 +1,23 @@
-"""The cost report: the LLM ledger summed per node, model, language and run, as a table and
-markdown in the asset's metadata, in USD and every configured currency."""
+"""Reports over the dataset. The cost report: the LLM ledger summed per node, model,
+language and run, as a table and markdown in the asset's metadata, in USD and every
+configured currency. The quality report: the export's quality checks and its plots."""
+
+import base64
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import summarize
-from ticket_assets.orchestration.assets import OWNERS, store_for
+from ticket_assets.orchestration.assets import EXPORT_ASSET, OWNERS, store_for
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
+from ticket_assets.quality import QUALITY_FILE, QualityReport
+from ticket_assets.quality.card import CARD_FILE, PLOT_TITLES
+from ticket_assets.quality.plots import PLOT_FILES
 
 COST_REPORT_ASSET = "cost_report"
+QUALITY_REPORT_ASSET = "quality_report"
 REPORT_GROUPINGS = (["node", "model"], ["language"], ["run_id", "mode"])
 
 
@@ -61,6 +69,56 @@ def cost_report_asset(config: RunConfig) -> dg.AssetsDefinition:
                 "report": dg.MetadataValue.md("\n".join(markdown)),
             }
         )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _report
+
+
+def _embedded_png(title: str, path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"### {title}\n\n![{title}](data:image/png;base64,{data})"
+
+
+def quality_report_asset(config: RunConfig) -> dg.AssetsDefinition:
+    exports = config.exports_path
+
+    @dg.asset(
+        name=QUALITY_REPORT_ASSET,
+        deps=[EXPORT_ASSET],
+        group_name="reports",
+        owners=OWNERS,
+        kinds={"json"},
+        description=(
+            f"The quality checks of the last export ({exports}/{QUALITY_FILE}): a summary "
+            f"table, the rows left out, and the plots of the dataset card ({exports}/"
+            f"{CARD_FILE})."
+        ),
+    )
+    def _report() -> dg.MaterializeResult:
+        path = exports / QUALITY_FILE
+        if not path.exists():
+            raise dg.Failure(f"{path} does not exist: materialize {EXPORT_ASSET!r} first")
+        report = QualityReport.read(path)
+        plots = {name: exports / file for name, file in PLOT_FILES.items()}
+        plots = {name: plot for name, plot in plots.items() if plot.exists()}
+        markdown = [
+            report.summary_table().to_markdown(index=False),
+            report.dropped_line(),
+            *(_embedded_png(PLOT_TITLES[name], plot) for name, plot in plots.items()),
+        ]
+        metadata: dict[str, object] = {
+            "passed": report.passed,
+            "failed_checks": ", ".join(report.failed) or "none",
+            "rows_generated": report.generated_rows,
+            "rows_exported": report.exported_rows,
+            "summary": _table(report.summary_table()),
+            "report": dg.MetadataValue.md("\n\n".join(markdown)),
+            "card_path": dg.MetadataValue.path(str(exports / CARD_FILE)),
+            **{f"plot/{name}": dg.MetadataValue.path(str(plot)) for name, plot in plots.items()},
+        }
+        for check in report.checks:
+            for figure, value in check.figures.items():
+                metadata[f"quality/{check.name}/{figure}"] = value
         return dg.MaterializeResult(metadata=metadata)
 
     return _report

@@ -94,7 +94,7 @@ def check_label_balance(
 ) -> CheckResult:
     table = balance_table(frame, expected, config)
     outside = table[~table["within"]]
-    # Failing classes first; when all pass, the largest deviations for reference.
+    # The failing classes; when all pass, the largest deviations for reference.
     shown = (
         outside
         if len(outside)
@@ -112,7 +112,12 @@ def check_label_balance(
         summary=(
             f"{len(outside)} of {len(table)} class shares ({columns}; overall and per language) "
             f"miss the configured share by more than {config.tolerance} + {config.noise_z} "
-            f"standard errors; largest deviation {worst:.3f}."
+            f"standard errors; largest deviation {worst:.3f}. Listed: "
+            + ("the classes outside." if len(outside) else "the largest deviations.")
+        ),
+        headline=(
+            f"{len(outside)} of {len(table)} class shares outside tolerance, "
+            f"largest deviation {worst:.3f}"
         ),
         figures={
             "classes_checked": len(table),

@@ -170,7 +170,8 @@ def dataset_card(
         "Labels (`type`, `queue`, `priority`, `tags`) are canonical English in every language.",
         "## How it was made\n\n" + _configuration(config),
         "## Cost\n\n" + _cost(costs, config),
-        f"## Quality checks\n\n{verdict}\n\n" + report.markdown(),
+        f"## Quality checks\n\n{verdict} Every generated row is checked; label balance is "
+        "measured on the exported rows.\n\n" + report.markdown(),
         "## Distributions\n\n" + (figures or "No rows to plot."),
         "## Limitations\n\n"
         "The texts are synthetic: their style follows the models and prompts (or the offline "

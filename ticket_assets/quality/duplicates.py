@@ -166,6 +166,7 @@ def check_duplicates(
             f"({percent(near_rate)}, Jaccard >= {config.near_threshold} on word 3-grams, max "
             f"{percent(config.max_near_rate)}) in {len(clusters)} clusters."
         ),
+        headline=f"{exact} exact, {len(repeats)} near duplicates ({percent(near_rate)})",
         figures={
             "rows": rows,
             "exact_duplicates": exact,

@@ -123,6 +123,7 @@ def check_fidelity(pairs: pd.DataFrame, kind: Kind, config: FidelityQualityConfi
             f"{len(flagged_rows)} of {rows} {what} rows flagged ({percent(rate)}, max "
             f"{percent(config.max_flagged_rate)}) on {measured}, numbers and product names."
         ),
+        headline=f"{len(flagged_rows)} of {rows} {what} rows flagged ({percent(rate)})",
         figures=figures,
         flagged=tuple(r["ticket_id"] for r in flagged_rows),
         samples=pd.DataFrame(flagged_rows[:SAMPLE_ROWS]),

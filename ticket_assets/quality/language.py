@@ -9,23 +9,13 @@ or mismatches (see ticket_assets/language.py).
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
 from ticket_assets.config import LanguageQualityConfig
-from ticket_assets.language import judge_languages
+from ticket_assets.language import judge_languages, language_neutral
 from ticket_assets.quality.result import SAMPLE_ROWS, CheckResult, percent, snippet
 
 TEXT_FIELDS = ("subject", "body", "first_response")
-
-
-def language_neutral(text: str, product: str | None) -> str:
-    """`text` without the product name (and the brackets or colon left around it)."""
-    if not product:
-        return text
-    without = text.replace(product, " ")
-    return re.sub(r"\(\s*\)|\s+:", " ", without)
 
 
 def check_language(frame: pd.DataFrame, config: LanguageQualityConfig) -> CheckResult:
@@ -76,6 +66,10 @@ def check_language(frame: pd.DataFrame, config: LanguageQualityConfig) -> CheckR
         summary=(
             f"{len(mismatched)} of {rows} rows ({percent(rate)}) have a text in another "
             f"language (max {percent(config.max_mismatch_rate)}); undecided: {undecided}."
+        ),
+        headline=(
+            f"{percent(rate)} of rows in another language, "
+            f"{figures.get('subject_undecided', 0)} subjects undecided"
         ),
         figures=figures,
         flagged=tuple(frame["ticket_id"].iloc[sorted(mismatched)]),

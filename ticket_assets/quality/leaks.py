@@ -103,6 +103,7 @@ def check_leaks(frame: pd.DataFrame, config: LeaksQualityConfig) -> CheckResult:
             f"{len(flagged)} of {len(frame)} rows leak placeholders, JSON, markdown fences or "
             f"real-looking contact details ({kinds})."
         ),
+        headline=f"{len(flagged)} rows with leaks ({kinds})",
         figures=figures,
         flagged=flagged,
         samples=table.head(SAMPLE_ROWS),

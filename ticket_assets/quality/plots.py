@@ -65,31 +65,26 @@ def labels_figure(frame: pd.DataFrame, expected: Mapping[str, Mapping[str, float
         axis.set_title(f"{column}: share of tickets per language", loc="left", fontsize=10)
         axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         axis.grid(axis="x", alpha=0.3)
-    axes[0].legend(ncols=len(languages) + 1, fontsize=8, loc="lower right")
-    figure.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    figure.legend(handles, names, ncols=len(names), fontsize=8, loc="upper center")
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / figure.get_figheight()))
     return figure
 
 
 def lengths_figure(frame: pd.DataFrame) -> Figure:
     columns = [c for c in LENGTH_COLUMNS if c in frame and frame[c].notna().any()]
-    figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4))
+    languages = sorted(frame["language"].unique())
+    figure, axes = plt.subplots(
+        1, len(columns), figsize=(4.2 * len(columns), 1.2 + 0.45 * len(languages))
+    )
     axes = [axes] if len(columns) == 1 else list(axes)
     for axis, column in zip(axes, columns, strict=True):
         lengths = frame[column].fillna("").str.len()
-        bins = 30
-        for language, part in lengths.groupby(frame["language"], sort=True):
-            axis.hist(
-                part,
-                bins=bins,
-                range=(lengths.min(), lengths.max() + 1),
-                histtype="step",
-                linewidth=1.4,
-                label=language,
-                density=True,
-            )
+        by_language = [lengths[frame["language"] == language] for language in languages]
+        axis.boxplot(by_language, orientation="horizontal", tick_labels=languages, widths=0.6)
+        axis.invert_yaxis()
         axis.set_title(f"{column}: characters (median {int(lengths.median())})", fontsize=10)
-        axis.set_yticks([])
-    axes[0].legend(fontsize=8)
+        axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return figure
 

@@ -79,11 +79,11 @@ class QualityReport:
                 {
                     "check": check.title,
                     "result": "passed" if check.passed else "FAILED",
-                    "summary": check.summary,
+                    "figures": check.headline,
                 }
                 for check in self.checks
             ],
-            columns=["check", "result", "summary"],
+            columns=["check", "result", "figures"],
         )
 
     def markdown(self) -> str:

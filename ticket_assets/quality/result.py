@@ -31,7 +31,8 @@ class CheckResult:
     name: str
     title: str
     passed: bool
-    summary: str  # one line with the figures that decided it
+    summary: str  # one sentence with the figures that decided it
+    headline: str  # the key figure in a few words, for the CLI
     figures: Mapping[str, float | int]
     flagged: tuple[str, ...] = ()
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -50,6 +51,7 @@ class CheckResult:
             "title": self.title,
             "passed": self.passed,
             "summary": self.summary,
+            "headline": self.headline,
             "figures": dict(self.figures),
             "samples": self.samples.to_dict("records"),
         }
@@ -61,6 +63,7 @@ class CheckResult:
             title=data["title"],
             passed=data["passed"],
             summary=data["summary"],
+            headline=data["headline"],
             figures=data["figures"],
             samples=pd.DataFrame.from_records(data["samples"]),
         )

@@ -1,0 +1,40 @@
+"""Publishing a dataset: the quality checks over its rows, then, in data/exports/, the rows
+they keep (Parquet, CSV), the plots, the dataset card (README.md) and quality.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ticket_assets.config import RunConfig
+from ticket_assets.export import ExportPaths, export_frame, write_exports
+from ticket_assets.quality import QUALITY_FILE, QualityInputs, QualityReport, assess
+from ticket_assets.quality.card import dataset_card, write_card
+from ticket_assets.quality.plots import write_plots
+
+
+@dataclass(frozen=True)
+class Release:
+    rows: pd.DataFrame  # what was exported, in export column order
+    report: QualityReport
+    exports: ExportPaths
+    plots: dict[str, Path]
+    card: Path
+    quality: Path
+
+
+def publish(
+    rows: pd.DataFrame, config: RunConfig, inputs: QualityInputs, costs: pd.DataFrame | None
+) -> Release:
+    """Check `rows` (the dataset), export what the checks keep, and describe it."""
+    kept, report = assess(rows, config.quality, inputs)
+    directory = config.exports_path
+    exports = write_exports(kept, directory)
+    frame = export_frame(kept)
+    plots = write_plots(frame, inputs.expected, directory) if len(frame) else {}
+    card = write_card(dataset_card(frame, config, report, plots, costs), directory)
+    quality = directory / QUALITY_FILE
+    report.write(quality)
+    return Release(frame, report, exports, plots, card, quality)
