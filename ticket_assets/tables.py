@@ -394,6 +394,8 @@ def _raised(shares: Mapping[str, float], target: float) -> dict[str, float]:
     raised: set[str] = set()
     while True:
         rest = {label: share for label, share in shares.items() if label not in raised}
+        if not rest:
+            return dict.fromkeys(shares, floor)
         scale = (1.0 - floor * len(raised)) / sum(rest.values())
         low = {label for label, share in rest.items() if share * scale < floor}
         if not low:
