@@ -41,6 +41,11 @@ from ticket_assets.plan import plan_frame  # noqa: E402
 
 LATENCY_S = 0.25
 CONCURRENCY = 32
+# The same local server through litellm's two paths for OpenAI-compatible endpoints: the
+# OpenAI SDK (`openai/`) and litellm's own HTTP handler (`hosted_vllm/`, for self-hosted
+# servers such as vLLM), which costs less CPU per call.
+OPENAI_MODEL = "openai/gpt-4o-mini"
+SELF_HOSTED_MODEL = "hosted_vllm/gpt-4o-mini"
 
 
 @contextmanager
@@ -67,10 +72,12 @@ def server_process(latency_s: float) -> Iterator[tuple[str, Callable[[], int]]]:
         process.wait()
 
 
-def node_context(url: str, data_dir: Path, calls: int, workers: int, cache: bool) -> NodeContext:
+def node_context(
+    url: str, data_dir: Path, calls: int, workers: int, cache: bool, model: str = OPENAI_MODEL
+) -> NodeContext:
     overrides = {"rows": calls, "batch_size": calls, "languages": "EN", "cache": cache}
     config = load_config(overrides={**overrides, "data_dir": str(data_dir)})
-    config = config.with_model(model="openai/gpt-4o-mini", api_base=url)
+    config = config.with_model(model=model, api_base=url)
     models = {
         name: entry.model_copy(update={"concurrency": CONCURRENCY, "workers": workers})
         for name, entry in config.models.items()
@@ -80,10 +87,10 @@ def node_context(url: str, data_dir: Path, calls: int, workers: int, cache: bool
     return NodeContext(config, tables, LLMClient(config, tables))
 
 
-def throughput(calls: int, data_dir: Path, workers: int) -> None:
+def throughput(calls: int, data_dir: Path, workers: int, model: str) -> None:
     """`calls` topic calls through the facade (cache off), timed from first to last."""
     with server_process(LATENCY_S) as (url, served):
-        ctx = node_context(url, data_dir, calls, workers, cache=False)
+        ctx = node_context(url, data_dir, calls, workers, cache=False, model=model)
         frame = plan_frame(ctx.config, [("EN", "b0000")], 0)
         # Warm up: litellm's first call builds its HTTP client, lingua loads its model, and
         # worker processes start.
@@ -98,7 +105,7 @@ def throughput(calls: int, data_dir: Path, workers: int) -> None:
     bound = CONCURRENCY / LATENCY_S
     rate = calls / elapsed
     print(
-        f"throughput, {workers} worker process(es): {calls} calls in {elapsed:.2f} s = "
+        f"throughput, {model}, {workers} worker process(es): {calls} calls in {elapsed:.2f} s = "
         f"{rate:.1f} calls/s, {100 * rate / bound:.1f} % of the {bound:.0f} calls/s bound"
         + (f"; {1000 * cpu / calls:.1f} ms client CPU per call" if workers == 1 else "")
     )
@@ -127,7 +134,7 @@ def whole_run(rows: int, data_dir: Path, url: str, tickets_per_call: int) -> flo
     raw = yaml.safe_load((ROOT / "ticket_assets.yaml").read_text(encoding="utf-8"))
     raw["models"] = {
         "default": {
-            "model": "openai/gpt-4o-mini",
+            "model": OPENAI_MODEL,
             "api_base": url,
             "concurrency": CONCURRENCY,
             "tickets_per_call": tickets_per_call,
@@ -173,8 +180,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="llm_bench_") as scratch:
         root = Path(scratch)
-        throughput(args.calls, root / "one_worker", workers=1)
-        throughput(args.calls, root / "two_workers", workers=2)
+        for model in (OPENAI_MODEL, SELF_HOSTED_MODEL):
+            for workers in (1, 2):
+                throughput(args.calls, root / f"throughput_{workers}", workers, model)
         cached_rerun(args.calls, root / "cached")
         with server_process(LATENCY_S) as (url, _):
             single = whole_run(args.rows, root / "single", url, 1)

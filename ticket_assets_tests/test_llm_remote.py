@@ -322,3 +322,24 @@ def test_worker_processes_give_the_same_tickets_and_ledger(
     one, two = ledger(env / "one"), ledger(env / "two")
     assert sorted(one["key"]) == sorted(two["key"])
     assert two["input_tokens"].sum() == one["input_tokens"].sum()
+
+
+def test_a_self_hosted_model_needs_no_key_and_is_priced_from_config(
+    env: Path, server: tuple[str, FakeLLMState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hosted_vllm/` (vLLM and other self-hosted OpenAI-compatible servers) goes through
+    litellm's own HTTP handler; a model litellm has no price for is priced from `prices`."""
+    monkeypatch.delenv("OPENAI_API_KEY")
+    url, state = server
+    data = env / "data"
+    model = "hosted_vllm/acme/support-7b"
+    prices = {model: {"input_per_million": 0.2, "output_per_million": 0.6}}
+    config = write_config(env, url, model={"model": model}, prices=prices)
+    assert run(config, data, "--rows", "20") == 0
+    assert len(exported(data)) == 20
+    calls = ledger(data)
+    assert set(calls["model"]) == {model}
+    assert set(calls["price_source"]) == {"config"}
+    assert calls["input_tokens"].sum() == state.prompt_tokens
+    expected = (state.prompt_tokens * 0.2 + state.completion_tokens * 0.6) / 1e6
+    assert calls["cost_usd"].sum() == pytest.approx(expected)
