@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ticket_assets.config import MODES, ConfigError, RunConfig, load_config
+from ticket_assets.config import MODES, PROJECT_ROOT, ConfigError, RunConfig, load_config
 
 COMMANDS = ("run", "export", "estimate", "cache", "ui")
 DAGSTER_HOME_DIR = "dagster_home"
-INSTANCE_YAML = """\
-# Written by ticket_assets for its project-local Dagster instance.
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1  # queued runs start within a second, not five
-"""
+# The instance settings (run queue, concurrency pools) every new instance starts from.
+INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,7 +84,13 @@ def prepare_instance_home(config: RunConfig) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text(INSTANCE_YAML, encoding="utf-8")
+        shutil.copyfile(INSTANCE_TEMPLATE, settings)
+    elif "concurrency:" not in settings.read_text(encoding="utf-8"):
+        print(
+            f"note: {settings} sets no concurrency limits, so concurrent runs are not limited "
+            f"per LLM provider; see {INSTANCE_TEMPLATE}",
+            file=sys.stderr,
+        )
     os.environ["DAGSTER_HOME"] = str(home.resolve())
     return home
 

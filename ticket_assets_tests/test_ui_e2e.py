@@ -19,9 +19,26 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
+from playwright.sync_api import expect, sync_playwright
+
+from ticket_assets.orchestration.assets import llm_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ["topic", "email_draft", "tagging", "paraphrase", "translate", "first_response"]
+SCREENSHOT = ROOT / "docs" / "img" / "asset_graph.png"
+POOL = llm_pool("offline")  # every node's pool in the test config
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by `make test`
+# Without the background-networking flags Chromium's own connections fail on a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -148,6 +165,28 @@ def _rows(database: Path, table: str) -> list[tuple[str, str, int]]:
         ).fetchall()
 
 
+def _screenshot_asset_graph(url: str, path: Path) -> None:
+    """Open the `tickets` group's lineage in headless Chromium, wait until every node card
+    shows its partitions, and save a 1600x600 picture of it."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # The graph draws full node cards only from some zoom on: a wide page scaled down
+            # keeps the whole graph at that zoom in a 1600-pixel picture.
+            page = browser.new_page(
+                viewport={"width": 2048, "height": 768}, device_scale_factor=0.78125
+            )
+            page.add_init_script("localStorage.setItem('communityNux', '1')")  # no sign-up modal
+            page.goto(f"{url}/locations/ticket_assets/asset-groups/tickets/lineage")
+            for name in NODES:
+                expect(page.get_by_text(name, exact=True)).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("100% filled")).to_have_count(len(NODES), timeout=60_000)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path))
+        finally:
+            browser.close()
+
+
 def test_backfill_from_the_ui_then_translate_alone(dagster_dev: DagsterDev, tmp_path: Path) -> None:
     partitions = [
         f"{batch}|{language}" for batch in ("b0000", "b0001") for language in ("DE", "EN")
@@ -173,6 +212,8 @@ def test_backfill_from_the_ui_then_translate_alone(dagster_dev: DagsterDev, tmp_
             "SELECT count(*) FROM support_tickets.llm_calls WHERE node <> 'translate'"
         ).fetchone()
     assert after == before  # nothing upstream was recomputed
+    # The README's picture of the asset graph, every node materialized.
+    _screenshot_asset_graph(dagster_dev.url, SCREENSHOT)
 
 
 def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
@@ -187,18 +228,57 @@ def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
         assert runs and all(run == "SUCCESS" for run in runs), outcomes
     # The runs really ran at the same time (each in its own process).
     with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+        runs = instance.get_runs()
         spans = [
             (stats.start_time, stats.end_time)
-            for run in instance.get_runs()
+            for run in runs
             for stats in [instance.get_run_stats(run.run_id)]
         ]
+        node_steps = [
+            [
+                (step.start_time, step.end_time)
+                for step in instance.get_run_step_stats(run.run_id)
+                if step.step_key in NODES
+            ]
+            for run in runs
+        ]
+        pool_slots = instance.event_log_storage.get_concurrency_info(POOL).slot_count
     assert len(spans) == 2  # one run per backfill: each one's partitions form one range
     assert any(
         a_start < b_end and b_start < a_end
         for i, (a_start, a_end) in enumerate(spans)
         for b_start, b_end in spans[i + 1 :]
     ), spans
+    # ... yet their node steps took turns: the nodes' pool (dagster.yaml: default_limit 1)
+    # lets one step at a time run across all runs.
+    assert pool_slots == 1
+    assert [len(steps) for steps in node_steps] == [len(NODES), len(NODES)]
+    assert not any(
+        a_start < b_end and b_start < a_end
+        for a_start, a_end in node_steps[0]
+        for b_start, b_end in node_steps[1]
+    ), node_steps
     database = tmp_path / "data" / "tickets.duckdb"
     expected = [(language, batch, 4) for language in ("DE", "EN") for batch in ("b0000", "b0001")]
     for node in NODES:
         assert _rows(database, node) == expected, node
+    # A step waits while its pool's only slot is taken (here by the test, standing in for a
+    # step of another run) and starts once the slot is free.
+    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+        storage = instance.event_log_storage
+        assert storage.claim_concurrency_slot(POOL, "test", "holder").is_claimed
+        backfill = dagster_dev.launch(["topic"], ["b0000|DE"])
+        deadline = time.monotonic() + 120
+        while not any(
+            step.run_id != "test" for step in storage.get_concurrency_info(POOL).pending_steps
+        ):
+            assert time.monotonic() < deadline, "the topic step never asked for a pool slot"
+            time.sleep(0.5)
+        released = time.time()
+        storage.free_concurrency_slots_for_run("test")
+    status, runs = dagster_dev.wait(backfill)
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS") and runs == ["SUCCESS"], (status, runs)
+    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        (topic,) = instance.get_run_step_stats(run.run_id, step_keys=["topic"])
+    assert topic.start_time is not None and topic.start_time >= released

@@ -56,6 +56,17 @@ def tables_for(config: RunConfig) -> Tables:
     return load_tables(config.resolve(config.tables_dir))
 
 
+def llm_pool(provider: str) -> str:
+    """The concurrency pool of the node steps calling `provider` (limits in dagster.yaml).
+
+    A step holds its slot from start to end, and a node step is LLM calls followed by one
+    short DuckDB transaction. So the pool is the provider's: its rate limits are enforced per
+    step, and a pool limit of 1 makes them hold across runs. Steps of different providers may
+    overlap; their DuckDB writes then wait for each other through the store's lock retries.
+    """
+    return f"llm_{provider}"
+
+
 def store_for(config: RunConfig) -> TicketStore:
     return TicketStore(config.database_path, config.dataset)
 
@@ -134,6 +145,7 @@ def node_asset(
         owners=OWNERS,
         kinds={"python", "duckdb"},
         tags={"llm_provider": model.provider},
+        pool=llm_pool(model.provider),
     )
 
     if upstream is None:
