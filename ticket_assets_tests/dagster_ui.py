@@ -1,0 +1,172 @@
+"""`python -m ticket_assets ui` (what `make ui` runs) in its own process group, and a client
+for its GraphQL API that launches and follows backfills as the UI does. Used by the UI tests
+and by bench/ui_backfill.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FINAL_STATUSES = ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED")
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+  }
+}
+"""
+RETRY = """
+mutation Retry($params: ReexecutionParams!) {
+  reexecutePartitionBackfill(reexecutionParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill {
+      status
+      runs { runId status creationTime startTime endTime }
+    }
+  }
+}
+"""
+
+FAILURES = """
+query Failures($id: ID!) {
+  logsForRun(runId: $id) {
+    ... on EventConnection {
+      events {
+        __typename
+        ... on ExecutionStepFailureEvent { stepKey error { message cause { message } } }
+        ... on RunFailureEvent { message }
+      }
+    }
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DagsterUI:
+    """The GraphQL API of a running UI."""
+
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = url
+        self.home = home
+
+    def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = json.load(response)
+        assert "errors" not in payload, payload
+        return payload["data"]
+
+    def launch(self, assets: list[str], partitions: list[str]) -> str:
+        """Launch a partition backfill as the UI's "Materialize" dialog does; returns its id."""
+        params = {
+            "assetSelection": [{"path": [name]} for name in assets],
+            "partitionNames": partitions,
+        }
+        launched = self.graphql(LAUNCH, {"params": params})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return launched["backfillId"]
+
+    def retry_failed(self, backfill_id: str) -> str:
+        """The backfill page's "Re-execute → From failure": a new backfill of what did not
+        materialize; returns its id."""
+        params = {"parentRunId": backfill_id, "strategy": "FROM_FAILURE"}
+        launched = self.graphql(RETRY, {"params": params})["reexecutePartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return launched["backfillId"]
+
+    def wait(self, backfill_id: str, timeout: float = 240) -> dict[str, Any]:
+        """The backfill once it has finished: its status and its runs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            if state["status"] in FINAL_STATUSES:
+                return state
+            time.sleep(0.5)
+        raise TimeoutError(f"backfill {backfill_id} did not finish in {timeout} s")
+
+    def failures(self, backfill: dict[str, Any]) -> list[str]:
+        """Why the backfill's failed runs failed: one line per failed step or run."""
+        lines = []
+        for run in backfill["runs"]:
+            if run["status"] != "FAILURE":
+                continue
+            logs = self.graphql(FAILURES, {"id": run["runId"]})["logsForRun"]
+            for event in logs["events"]:
+                if event["__typename"] == "ExecutionStepFailureEvent":
+                    error = event["error"]["cause"] or event["error"]  # our error, not the wrapper
+                    lines.append(f"{event['stepKey']}: {error['message'].strip()}")
+                elif event["__typename"] == "RunFailureEvent":
+                    lines.append(event["message"])
+        return lines
+
+    def backfill(self, assets: list[str], partitions: list[str]) -> str:
+        """Launch, wait, and return the final status (failures are in the assertion)."""
+        backfill = self.wait(self.launch(assets, partitions))
+        assert backfill["status"] == "COMPLETED_SUCCESS", self.failures(backfill)
+        return backfill["status"]
+
+
+@contextmanager
+def running_ui(config: Path, home: Path, cwd: Path, port: int | None = None) -> Iterator[DagsterUI]:
+    """`python -m ticket_assets ui --config <config>` on the instance in `home`, until the
+    block ends; then the whole process group is stopped (TERM, then KILL)."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "ticket_assets", "ui", "--config", str(config)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=cwd,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the Dagster UI did not start") from None
+                time.sleep(0.5)
+        yield DagsterUI(url, home)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
