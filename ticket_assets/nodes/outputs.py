@@ -48,8 +48,9 @@ def _subject_in_expected_language(text: str, info: ValidationInfo) -> str:
     context = info.context or {}
     expected = context.get("expected_language")
     if expected and context.get("check_language") and context.get("regenerate_subjects"):
-        judgement = judge_languages([language_neutral(text, context.get("product"))])[0]
-        if judgement.verdict(expected) == "mismatch" and judgement.detected:
+        subject = language_neutral(text, context.get("product"))
+        judgement = judge_languages([subject], [expected])[0]
+        if judgement.verdict == "mismatch" and judgement.detected:
             raise ValueError(
                 f"is written in {SUPPORTED_LANGUAGES[judgement.detected]}, "
                 f"expected {SUPPORTED_LANGUAGES[expected]}"

@@ -26,8 +26,8 @@ def check_language(frame: pd.DataFrame, config: LanguageQualityConfig) -> CheckR
         for name in fields
         for text, product in zip(frame[name], products, strict=True)
     ]
-    judgements = judge_languages(texts)
     expected = frame["language"].tolist()
+    judgements = judge_languages(texts, expected * len(fields))
     rows = len(frame)
     mismatched: dict[int, list[tuple[str, str, float]]] = {}
     figures: dict[str, float | int] = {"rows": rows}
@@ -35,11 +35,10 @@ def check_language(frame: pd.DataFrame, config: LanguageQualityConfig) -> CheckR
         verdicts = {"match": 0, "mismatch": 0, "undecided": 0}
         for row in range(rows):
             judgement = judgements[field_index * rows + row]
-            verdict = judgement.verdict(expected[row])
-            verdicts[verdict] += 1
-            if verdict == "mismatch":
-                detected = judgement.detected or ""
-                mismatched.setdefault(row, []).append((name, detected, judgement.confidence))
+            verdicts[judgement.verdict] += 1
+            if judgement.verdict == "mismatch":
+                found = (name, judgement.detected or "", judgement.confidence or 0.0)
+                mismatched.setdefault(row, []).append(found)
         figures[f"{name}_mismatched"] = verdicts["mismatch"]
         figures[f"{name}_undecided"] = verdicts["undecided"]
     rate = len(mismatched) / rows if rows else 0.0
