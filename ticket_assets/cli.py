@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ticket_assets.config import PROJECT_ROOT, ConfigError, RunConfig
-from ticket_assets.export import EXPORT_STEM
+from ticket_assets.export import EXPORT_STEM, export_files
 from ticket_assets.llm.ledger import Ledger, summarize
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.orchestration.assets import EXPORT_ASSET
@@ -135,12 +135,20 @@ def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
     lines += ["  " + line for line in totals.to_string(index=False).splitlines()]
     if exported:
         lines += quality_summary(QualityReport.read(config.exports_path / QUALITY_FILE))
+        labels = {"parquet": "Parquet", "csv": "CSV", "jsonl": "JSONL", "wide": "Wide CSV"}
         lines += [
             "",
-            f"Parquet: {config.exports_path / (EXPORT_STEM + '.parquet')}",
-            f"CSV:     {config.exports_path / (EXPORT_STEM + '.csv')}",
+            *(
+                f"{labels[key] + ':':9}{config.exports_path / name}"
+                for key, name in export_files(config.export).items()
+                if key in labels  # split files sit beside their format's file
+            ),
             f"Card:    {config.exports_path / CARD_FILE} (plots and {QUALITY_FILE} beside it)",
         ]
+        if config.export.splits:
+            lines.append(
+                f"Splits:  {', '.join(config.export.splits)} (e.g. tickets_<split>.parquet)"
+            )
     else:
         lines += ["", "the export was not selected: `export` rewrites the files"]
     lines.append(f"DuckDB:  {config.database_path} (schema {config.dataset})")

@@ -21,7 +21,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -256,6 +258,65 @@ class CardConfig(StrictModel):
     license: str = "cc-by-4.0"
 
 
+class FieldConfig(StrictModel):
+    """A sampled column: one value per ticket drawn from `table` (a CSV in tables_dir with a
+    column named after the field and a `weight` column); with `given`, a row applies to the
+    tickets whose values of those columns its cells list (ticket_assets/fields.py)."""
+
+    table: str
+    given: tuple[str, ...] = ()
+
+    @field_validator("given", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("table")
+    @classmethod
+    def _csv_file(cls, table: str) -> str:
+        if not table.endswith(".csv") or Path(table).is_absolute() or ".." in Path(table).parts:
+            raise ValueError(f"{table!r} must be a .csv file inside tables_dir")
+        return table
+
+
+EXPORT_FORMATS = ("parquet", "csv", "jsonl", "wide")
+
+
+class ExportConfig(StrictModel):
+    """The files the export writes (export.py): `formats`, and with `splits` each format
+    again per split, stratified by queue and language."""
+
+    formats: tuple[Literal["parquet", "csv", "jsonl", "wide"], ...] = ("parquet", "csv")
+    splits: dict[str, float] = Field(default_factory=dict)
+    version: str = "1"
+
+    @field_validator("formats")
+    @classmethod
+    def _check_formats(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        if "parquet" not in formats:
+            raise ValueError("must include parquet (the dataset card and the CLI read it)")
+        if len(set(formats)) != len(formats):
+            raise ValueError("lists a format twice")
+        return formats
+
+    @field_validator("splits")
+    @classmethod
+    def _check_splits(cls, splits: dict[str, float]) -> dict[str, float]:
+        for name, share in splits.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not a split name; use lower-case letters and _")
+            if share <= 0:
+                raise ValueError(f"share of {name} must be positive, got {share}")
+        if splits and abs(sum(splits.values()) - 1) > 1e-6:
+            raise ValueError(f"shares must add up to 1, got {sum(splits.values()):g}")
+        return splits
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+
 class RunConfig(StrictModel):
     """Everything a run needs to know. See ticket_assets.yaml for the commented reference."""
 
@@ -271,6 +332,8 @@ class RunConfig(StrictModel):
     timezone: str = "Europe/Berlin"
     seed: int = 42
     pipeline: tuple[str, ...] = BUILTIN_NODES
+    fields: dict[str, FieldConfig] = Field(default_factory=dict)
+    styles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"default": ModelConfig()})
     cost_limits: CostLimits = CostLimits()
     budget_usd: float | None = Field(default=None, gt=0)
@@ -281,10 +344,13 @@ class RunConfig(StrictModel):
     balance: BalanceConfig = BalanceConfig()
     quality: QualityConfig = QualityConfig()
     card: CardConfig = CardConfig()
+    export: ExportConfig = ExportConfig()
     currency: CurrencyConfig = CurrencyConfig()
     data_dir: Path = Path("data")
     tables_dir: Path = Path("tables")
     prompts_dir: Path = Path("prompts")
+    # Plug-in nodes: node name -> its `module:Class` pipeline entry (set by _check_graph).
+    _plugins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("dataset")
     @classmethod
@@ -328,33 +394,51 @@ class RunConfig(StrictModel):
     @field_validator("pipeline", mode="before")
     @classmethod
     def _check_pipeline(cls, value: Any) -> tuple[str, ...]:
-        nodes = tuple(str(name).removesuffix("_node") for name in value)
-        for name in nodes:
-            if name not in BUILTIN_NODES:
-                raise ValueError(f"unknown node {name!r}; allowed: {', '.join(BUILTIN_NODES)}")
-        if len(set(nodes)) != len(nodes):
-            raise ValueError("a node may appear only once")
-        return nodes
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError("expected a list of nodes")
+        return tuple(str(name).removesuffix("_node") for name in value)
 
     @field_validator("models", mode="before")
     @classmethod
-    def _check_models(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
+    def _check_models(cls, value: Any, info: ValidationInfo) -> Any:
+        # Unknown node names first, before the settings of a misspelled node are judged.
+        # Plug-in names are known only once imported: _check_graph checks those.
+        entries = info.data.get("pipeline", BUILTIN_NODES)
+        if isinstance(value, Mapping) and not any(":" in entry for entry in entries):
+            allowed = ("default", *dict.fromkeys((*BUILTIN_NODES, *entries)))
             for name in value:
-                if name != "default" and name not in BUILTIN_NODES:
-                    raise ValueError(
-                        f"unknown key {name!r}; allowed: default, {', '.join(BUILTIN_NODES)}"
-                    )
+                if name not in allowed:
+                    raise ValueError(f"unknown key {name!r}; allowed: {', '.join(allowed)}")
+        return value
+
+    @field_validator("styles", mode="before")
+    @classmethod
+    def _style_lists(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {node: [c] if isinstance(c, str) else c for node, c in value.items()}
         return value
 
     @model_validator(mode="after")
     def _check_graph(self) -> RunConfig:
-        from ticket_assets.nodes import check_pipeline
+        """Resolve the pipeline's entries to node names (plug-ins are imported), then check
+        that the nodes can run in their order and the per-node keys name pipeline nodes."""
+        from ticket_assets.nodes import check_pipeline, resolve_pipeline
 
+        names, self._plugins = resolve_pipeline(self)
+        self.__dict__["pipeline"] = names  # frozen model: set once, while validating
+        allowed = ("default", *dict.fromkeys((*BUILTIN_NODES, *names)))
+        for name in self.models:
+            if name not in allowed:
+                raise ValueError(f"models: unknown key {name!r}; allowed: {', '.join(allowed)}")
         check_pipeline(self)
         return self
 
     # --- derived views -------------------------------------------------------------------
+
+    @property
+    def plugins(self) -> dict[str, str]:
+        """Plug-in nodes of the pipeline: name -> `module:Class`."""
+        return dict(self._plugins)
 
     def model_for(self, node: str) -> ModelConfig:
         """The default model settings with the node's own overrides on top."""

@@ -17,7 +17,7 @@ from ticket_assets.config import RunConfig
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.pricing import price_for
 from ticket_assets.llm.types import ProviderReply
-from ticket_assets.nodes import NODES, NodeContext, PromptNode
+from ticket_assets.nodes import NodeContext, PromptNode, node_for
 from ticket_assets.orchestration.assets import tables_for
 from ticket_assets.plan import batch_key, plan_frame, rows_in_partition, rows_per_language
 
@@ -64,7 +64,7 @@ def estimate_run(config: RunConfig) -> pd.DataFrame:
     frame, scale = _sample(config)
     rows = []
     for name in config.pipeline:
-        node = NODES[name]
+        node = node_for(config, name)
         model = config.model_for(name)
         already = len(simulator.ledger.records)
         if not isinstance(node, PromptNode):

@@ -1,5 +1,6 @@
 """Publishing a dataset: the quality checks over its rows, then, in data/exports/, the rows
-they keep (Parquet, CSV), the plots, the dataset card (README.md) and quality.json."""
+they keep (Parquet, CSV and the other configured formats), the plots, the dataset card
+(README.md) and quality.json."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from ticket_assets.config import RunConfig
-from ticket_assets.export import ExportPaths, export_frame, write_exports
+from ticket_assets.export import EXPORT_COLUMNS, ExportPaths, export_frame, write_exports
+from ticket_assets.nodes import exported_columns
 from ticket_assets.quality import QUALITY_FILE, QualityInputs, QualityReport, assess
 from ticket_assets.quality.card import dataset_card, write_card
 from ticket_assets.quality.plots import write_plots
@@ -31,8 +33,9 @@ def publish(
     """Check `rows` (the dataset), export what the checks keep, and describe it."""
     kept, report = assess(rows, config.quality, inputs)
     directory = config.exports_path
-    exports = write_exports(kept, directory)
-    frame = export_frame(kept)
+    extras = [c for c in exported_columns(config) if c not in EXPORT_COLUMNS] + ["batch"]
+    exports = write_exports(kept, directory, config.export, seed=config.seed, extra_columns=extras)
+    frame = export_frame(kept, extras)
     plots = write_plots(frame, inputs.expected, directory) if len(frame) else {}
     card = write_card(dataset_card(frame, config, report, plots, costs), directory)
     quality = directory / QUALITY_FILE

@@ -2,6 +2,7 @@
 
 The same schema guards every node's output before it is written and runs as a blocking
 asset check over the whole table afterwards; it covers the columns present at that stage.
+Its rules come from the types the pipeline's nodes declare for their outputs.
 """
 
 from __future__ import annotations
@@ -15,20 +16,51 @@ from pandera.errors import SchemaErrors
 
 from ticket_assets.config import RunConfig
 from ticket_assets.ids import TICKET_ID_PATTERN
-from ticket_assets.nodes.outputs import MAX_TAGS, MIN_TAGS
+from ticket_assets.nodes import column_outputs
+from ticket_assets.nodes.spec import Choice, Choices, Integer, Output, Text
 from ticket_assets.tables import Tables
 
-TEXT_COLUMNS = ("subject", "body", "first_response", "topic")
+
+def _non_empty(texts: pd.Series) -> pd.Series:
+    return texts.str.strip().str.len() > 0
 
 
-def _tag_count_ok(tags: object) -> bool:
-    if tags is None or isinstance(tags, str):
-        return False
-    values = list(tags)  # type: ignore[call-overload]
-    return MIN_TAGS <= len(values) <= MAX_TAGS and len(set(values)) == len(values)
+def _list_check(output: Choices, allowed: frozenset[str]) -> pa.Check:
+    def valid(values: object) -> bool:
+        if values is None or isinstance(values, str):
+            return False
+        items = list(values)  # type: ignore[call-overload]
+        return (
+            output.min_items <= len(items) <= output.max_items
+            and len(set(items)) == len(items)
+            and all(item in allowed for item in items)
+        )
+
+    return pa.Check(
+        valid,
+        element_wise=True,
+        error=f"{output.min_items}-{output.max_items} distinct values from its vocabulary",
+    )
+
+
+def _rule(output: Output, tables: Tables) -> pa.Column:
+    """The pandera rule of a column of declared type `output`."""
+    if isinstance(output, Text):
+        checks = [pa.Check(_non_empty, error="non-empty")]
+        if output.max_length is not None:
+            checks.append(pa.Check.str_length(max_value=output.max_length))
+        return pa.Column(str, checks, nullable=False)
+    if isinstance(output, Integer):
+        return pa.Column("int64", pa.Check.in_range(output.minimum, output.maximum), nullable=False)
+    allowed = output.values.resolve(tables).values
+    if isinstance(output, Choice):
+        return pa.Column(str, pa.Check.isin(list(allowed)), nullable=False)
+    return pa.Column(object, _list_check(output, frozenset(allowed)), nullable=False)
 
 
 def ticket_schema(config: RunConfig, tables: Tables, columns: Iterable[str]) -> pa.DataFrameSchema:
+    """Rules for the plan columns and every column the pipeline's nodes declare (see
+    nodes/spec.py), restricted to `columns`: the columns present at that stage."""
     present = set(columns)
     rules: dict[str, pa.Column] = {
         "ticket_id": pa.Column(
@@ -36,23 +68,10 @@ def ticket_schema(config: RunConfig, tables: Tables, columns: Iterable[str]) -> 
         ),
         "language": pa.Column(str, pa.Check.isin(list(config.languages)), nullable=False),
         "batch": pa.Column(str, pa.Check.str_matches(r"^b\d{4}$"), nullable=False),
-        "type": pa.Column(str, pa.Check.isin(list(tables.types)), nullable=False),
-        "queue": pa.Column(str, pa.Check.isin(list(tables.queues)), nullable=False),
-        "priority": pa.Column(str, pa.Check.isin(list(tables.priorities)), nullable=False),
-        "tags": pa.Column(
-            object,
-            pa.Check(
-                _tag_count_ok,
-                element_wise=True,
-                error=f"{MIN_TAGS}-{MAX_TAGS} distinct tags",
-            ),
-            nullable=False,
-        ),
     }
-    for column in TEXT_COLUMNS:
-        rules[column] = pa.Column(
-            str, pa.Check(lambda s: s.str.strip().str.len() > 0, error="non-empty"), nullable=False
-        )
+    for column, output in column_outputs(config).items():
+        if column in present:
+            rules[column] = _rule(output, tables)
     return pa.DataFrameSchema(
         {name: rule for name, rule in rules.items() if name in present},
         name="tickets",

@@ -156,14 +156,14 @@ class Tables:
         phrases = _load_phrase_banks(directory / OFFLINE_DIR)
         reference = _reference_bank(phrases)
 
-        type_rows = _Csv.read(directory, "types.csv", ("type", "weight"), ("phrasing",))
-        types = _labels(type_rows, "type")
+        type_rows = CsvTable.read(directory, "types.csv", ("type", "weight"), ("phrasing",))
+        types = unique_labels(type_rows, "type")
         type_weights = {row["type"]: row.weight("weight") for row in type_rows}
         _require_positive_total(type_rows, "weight", type_weights.values())
         type_phrasing = _phrasing(type_rows, "type", reference, "types")
 
-        queue_rows = _Csv.read(directory, "queues.csv", ("queue", *types), ("phrasing",))
-        queues = _labels(queue_rows, "queue")
+        queue_rows = CsvTable.read(directory, "queues.csv", ("queue", *types), ("phrasing",))
+        queues = unique_labels(queue_rows, "queue")
         queue_phrasing = _phrasing(queue_rows, "queue", reference, "queues")
         queue_by_type = {}
         for type_ in types:
@@ -171,7 +171,7 @@ class Tables:
             _require_positive_total(queue_rows, type_, (weight for _, weight in weights))
             queue_by_type[type_] = Weighted.of(weights)
 
-        priority_rows = _Csv.read(directory, "priorities.csv", ("queue",), extra_columns=True)
+        priority_rows = CsvTable.read(directory, "priorities.csv", ("queue",), extra_columns=True)
         priorities = tuple(name for name in priority_rows.header if name != "queue")
         if not priorities:
             raise priority_rows.error("needs one column per priority after 'queue'")
@@ -188,8 +188,8 @@ class Tables:
             if queue not in priority_by_queue:
                 raise priority_rows.error(f"no row for queue {queue!r}; every queue needs one")
 
-        tone_rows = _Csv.read(directory, "tones.csv", ("tone", *priorities), ("phrasing",))
-        tones = _labels(tone_rows, "tone")
+        tone_rows = CsvTable.read(directory, "tones.csv", ("tone", *priorities), ("phrasing",))
+        tones = unique_labels(tone_rows, "tone")
         tone_phrasing = _phrasing(tone_rows, "tone", reference, "tones")
         tone_by_priority = {}
         for priority in priorities:
@@ -197,23 +197,23 @@ class Tables:
             _require_positive_total(tone_rows, priority, (weight for _, weight in weights))
             tone_by_priority[priority] = Weighted.of(weights)
 
-        business_rows = _Csv.read(directory, "business_types.csv", ("business_type", "weight"))
-        business_types = _labels(business_rows, "business_type")
+        business_rows = CsvTable.read(directory, "business_types.csv", ("business_type", "weight"))
+        business_types = unique_labels(business_rows, "business_type")
         business_weights = [(row["business_type"], row.weight("weight")) for row in business_rows]
         _require_positive_total(business_rows, "weight", (w for _, w in business_weights))
 
-        tag_rows = _Csv.read(directory, "tags.csv", ("tag",), ("category",))
-        tag_vocabulary = _labels(tag_rows, "tag")
+        tag_rows = CsvTable.read(directory, "tags.csv", ("tag",), ("category",))
+        tag_vocabulary = unique_labels(tag_rows, "tag")
         vocabulary = frozenset(tag_vocabulary)
 
-        kind_rows = _Csv.read(directory, "product_kinds.csv", ("kind", "queues"))
-        kinds = _labels(kind_rows, "kind")
+        kind_rows = CsvTable.read(directory, "product_kinds.csv", ("kind", "queues"))
+        kinds = unique_labels(kind_rows, "kind")
         kind_queues = {row["kind"]: row.choices("queues", queues, "a queue") for row in kind_rows}
 
-        product_rows = _Csv.read(
+        product_rows = CsvTable.read(
             directory, "products.csv", ("product", "kinds", "business_types", "weight"), ("tags",)
         )
-        _labels(product_rows, "product")
+        unique_labels(product_rows, "product")
         products = {
             row["product"]: Product(
                 name=row["product"],
@@ -230,8 +230,8 @@ class Tables:
             product_rows, products, queues, business_types, kind_queues
         )
 
-        persona_rows = _Csv.read(directory, "personas.csv", ("persona", "weight"), ("queues",))
-        personas = _labels(persona_rows, "persona")
+        persona_rows = CsvTable.read(directory, "personas.csv", ("persona", "weight"), ("queues",))
+        personas = unique_labels(persona_rows, "persona")
         persona_by_queue = {}
         for queue in queues:
             weights = [
@@ -243,13 +243,13 @@ class Tables:
             if not persona_by_queue[queue]:
                 raise persona_rows.error(f"no persona with a positive weight for queue {queue!r}")
 
-        topic_rows = _Csv.read(
+        topic_rows = CsvTable.read(
             directory,
             "topics.csv",
             ("topic", "queue", "weight"),
             ("types", "product_kinds", "tags"),
         )
-        _labels(topic_rows, "topic")
+        unique_labels(topic_rows, "topic")
         topics = {
             row["topic"]: Topic(
                 name=row["topic"],
@@ -263,7 +263,7 @@ class Tables:
         }
         topics_by_queue_type = _topic_index(topic_rows, topics, queues, types)
 
-        association_rows = _Csv.read(
+        association_rows = CsvTable.read(
             directory, "tag_associations.csv", ("field", "value", "tags"), ("weight",)
         )
         allowed_values = {"type": types, "queue": queues, "priority": priorities, "any": ("",)}
@@ -452,7 +452,7 @@ def _balanced(tables: Tables, target_share: float, columns: frozenset[str]) -> T
 
 
 @dataclass(frozen=True)
-class _Row:
+class CsvRow:
     source: Path
     line: int
     values: Mapping[str, str]
@@ -514,10 +514,10 @@ class _Row:
 
 
 @dataclass(frozen=True)
-class _Csv:
+class CsvTable:
     path: Path
     header: tuple[str, ...]
-    rows: tuple[_Row, ...]
+    rows: tuple[CsvRow, ...]
 
     @classmethod
     def read(
@@ -528,7 +528,7 @@ class _Csv:
         optional: Sequence[str] = (),
         *,
         extra_columns: bool = False,
-    ) -> _Csv:
+    ) -> CsvTable:
         path = directory / name
         expected = ", ".join([*required, *(f"{column} (optional)" for column in optional)])
         try:
@@ -563,21 +563,21 @@ class _Csv:
                         f"{path}: line {reader.line_num}: has {len(cells)} cells but the header "
                         f"has {len(header)} (quote values that contain commas)"
                     )
-                rows.append(_Row(path, reader.line_num, dict(zip(header, cells, strict=True))))
+                rows.append(CsvRow(path, reader.line_num, dict(zip(header, cells, strict=True))))
         except csv.Error as error:
             raise TablesError(f"{path}: line {reader.line_num}: not valid CSV: {error}") from None
         if not rows:
             raise TablesError(f"{path}: has no rows")
         return cls(path, header, tuple(rows))
 
-    def __iter__(self) -> Iterator[_Row]:
+    def __iter__(self) -> Iterator[CsvRow]:
         return iter(self.rows)
 
     def error(self, message: str) -> TablesError:
         return TablesError(f"{self.path}: {message}")
 
 
-def _labels(table: _Csv, column: str) -> tuple[str, ...]:
+def unique_labels(table: CsvTable, column: str) -> tuple[str, ...]:
     seen: dict[str, int] = {}
     for row in table:
         label = row[column]
@@ -587,13 +587,13 @@ def _labels(table: _Csv, column: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _require_positive_total(table: _Csv, column: str, weights: Iterable[float]) -> None:
+def _require_positive_total(table: CsvTable, column: str, weights: Iterable[float]) -> None:
     if sum(weights) <= 0:
         raise table.error(f"column {column}: weights sum to 0; at least one must be positive")
 
 
 def _phrasing(
-    table: _Csv, column: str, reference: Mapping[str, Any] | None, section: str
+    table: CsvTable, column: str, reference: Mapping[str, Any] | None, section: str
 ) -> dict[str, str]:
     """Label -> the phrase-bank entry that words it (the `phrasing` column, else the label)."""
     phrasing = {}
@@ -622,7 +622,7 @@ def _priority_levels(priorities: Sequence[str]) -> dict[str, str]:
 
 
 def _product_samplers(
-    table: _Csv,
+    table: CsvTable,
     products: Mapping[str, Product],
     queues: Sequence[str],
     business_types: Sequence[str],
@@ -650,7 +650,7 @@ def _product_samplers(
 
 
 def _topic_index(
-    table: _Csv, topics: Mapping[str, Topic], queues: Sequence[str], types: Sequence[str]
+    table: CsvTable, topics: Mapping[str, Topic], queues: Sequence[str], types: Sequence[str]
 ) -> dict[tuple[str, str], tuple[str, ...]]:
     index = {}
     for queue in queues:

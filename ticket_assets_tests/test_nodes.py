@@ -42,7 +42,7 @@ def test_every_node_writes_its_columns(config: RunConfig) -> None:
         frame = node.run(frame, ctx)
         for column in node.writes:
             assert frame[column].notna().all(), (name, column)
-    assert list(frame.columns) == written_columns(config.pipeline)
+    assert list(frame.columns) == written_columns(config)
     assert frame["tags"].map(len).between(4, 8).all()
 
 

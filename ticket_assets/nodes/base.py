@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jinja2
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 
 from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError, RunConfig
 from ticket_assets.llm.types import LLMRequest
+from ticket_assets.nodes.spec import Output
 
 if TYPE_CHECKING:
     from ticket_assets.llm.client import LLMClient
@@ -104,12 +106,18 @@ def language_name(code: str) -> str:
 
 
 class Node:
-    """A step of the pipeline. Subclasses set the class attributes and implement `run`."""
+    """A step of the pipeline: `run` returns the frame with the `writes` columns added (or
+    rewritten), using only the `reads` columns. `outputs` types the written columns (pandera
+    rules, export columns); a written column without one only has to be present.
 
-    name: ClassVar[str]
-    description: ClassVar[str]
-    reads: ClassVar[tuple[str, ...]]
-    writes: ClassVar[tuple[str, ...]]
+    Built-in nodes, prompt-defined nodes (nodes/declared.py) and plug-in nodes (a
+    `module:Class` entry in `pipeline`, see docs/extending.md) all follow this contract."""
+
+    name: str
+    description: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    outputs: Mapping[str, Output] = MappingProxyType({})
 
     def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
         raise NotImplementedError
@@ -119,6 +127,10 @@ class PromptNode(Node):
     """One LLM question per ticket; the fields of `output_model` become columns."""
 
     output_model: ClassVar[type[BaseModel]]
+
+    def answer_model(self, ctx: NodeContext) -> type[BaseModel]:
+        """The pydantic model every answer is validated into; its fields become columns."""
+        return self.output_model
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         """Values the prompt needs beyond the row's own columns."""
@@ -139,12 +151,16 @@ class PromptNode(Node):
     ) -> list[tuple[int, LLMRequest]]:
         """(row position, request) for every row that needs a call."""
         prompt = ctx.prompt(self.name)
+        output_model = self.answer_model(ctx)
         shared_validation = self.validation_context(ctx)
+        style_fields = ctx.config.styles.get(self.name, ())
         requests = []
         for position, row in enumerate(records):
             if not self.needs_call(row, ctx):
                 continue
-            variables = {**row, **self.extra_variables(row, ctx)}
+            # `style`: the ticket's values of the style fields configured for this node.
+            style = {column: row[column] for column in style_fields}
+            variables = {**row, "style": style, **self.extra_variables(row, ctx)}
             validation = {
                 **shared_validation,
                 "expected_language": self.expected_language(row, ctx),
@@ -157,7 +173,7 @@ class PromptNode(Node):
                 key=row["ticket_id"],
                 messages=prompt.render(variables),
                 variables=variables,
-                output_model=self.output_model,
+                output_model=output_model,
                 prompt_version=prompt.version,
                 validation_context=validation,
             )
@@ -178,7 +194,7 @@ class PromptNode(Node):
         planned = self.requests(records, ctx)
         answers = ctx.llm.complete(self.name, [request for _, request in planned])
         # Rows that needed no call keep their values (e.g. translate into the same language).
-        answer_columns = list(self.output_model.model_fields)
+        answer_columns = list(self.answer_model(ctx).model_fields)
         written = [{c: row.get(c) for c in answer_columns} for row in records]
         versions: list[str | None] = [None] * len(records)
         for (position, request), answer in zip(planned, answers, strict=True):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
 from ticket_assets.nodes.outputs import EmailAnswer
+from ticket_assets.nodes.spec import Text
 from ticket_assets.nodes.topic import SAMPLED_COLUMNS
 
 
@@ -17,7 +19,8 @@ class EmailDraftNode(PromptNode):
         "topic, in the source language (or directly in the target language if configured)."
     )
     reads = ("ticket_id", "language", *SAMPLED_COLUMNS, "topic")
-    writes = ("subject", "body")
+    outputs = MappingProxyType({"subject": Text(), "body": Text()})
+    writes = tuple(outputs)
     output_model = EmailAnswer
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
 from ticket_assets.nodes.outputs import FirstResponseAnswer
+from ticket_assets.nodes.spec import Text
 
 
 class FirstResponseNode(PromptNode):
@@ -28,7 +30,8 @@ class FirstResponseNode(PromptNode):
         "customer_name",
         "agent_name",
     )
-    writes = ("first_response",)
+    outputs = MappingProxyType({"first_response": Text()})
+    writes = tuple(outputs)
     output_model = FirstResponseAnswer
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
 from ticket_assets.nodes.outputs import EmailAnswer
+from ticket_assets.nodes.spec import Text
 
 
 class ParaphraseNode(PromptNode):
@@ -16,7 +18,8 @@ class ParaphraseNode(PromptNode):
         "product names, numbers and names, for more varied training text."
     )
     reads = ("ticket_id", "language", "subject", "body", "tone")
-    writes = ("subject", "body")
+    outputs = MappingProxyType({"subject": Text(), "body": Text()})
+    writes = tuple(outputs)
     output_model = EmailAnswer
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ticket_assets.fields import SampledFields, load_fields
 from ticket_assets.nodes.base import PLAN_COLUMNS, NodeContext, PromptNode
 from ticket_assets.nodes.outputs import TopicAnswer
+from ticket_assets.nodes.spec import Choice, FromTable, Labels, Output, Text
 from ticket_assets.randomness import stable_rng
 
 if TYPE_CHECKING:
-    from ticket_assets.config import RunConfig
+    from ticket_assets.config import FieldConfig, RunConfig
     from ticket_assets.tables import Tables
 
 SAMPLED_COLUMNS = (
@@ -26,6 +28,17 @@ SAMPLED_COLUMNS = (
     "customer_name",
     "agent_name",
 )
+SAMPLED_OUTPUTS: dict[str, Output] = {
+    "type": Choice(Labels("types")),
+    "queue": Choice(Labels("queues")),
+    "priority": Choice(Labels("priorities")),
+    "business_type": Choice(Labels("business_types")),
+    "product": Choice(Labels("products")),
+    "persona": Choice(Labels("personas"), export=False),
+    "tone": Choice(Labels("tones"), export=False),
+    "customer_name": Text(export=False),
+    "agent_name": Text(export=False),
+}
 
 
 def sampling_tables(config: RunConfig, tables: Tables) -> Tables:
@@ -33,27 +46,47 @@ def sampling_tables(config: RunConfig, tables: Tables) -> Tables:
     return tables.balanced(config.balance.target_share, config.balance.columns)
 
 
+def sampled_fields(
+    fields: Mapping[str, FieldConfig], config: RunConfig, tables: Tables
+) -> SampledFields:
+    """`fields` (config `fields`), read from their tables."""
+    specs = [(name, field.table, field.given) for name, field in fields.items()]
+    return load_fields(tables, specs, list(config.languages))
+
+
 class TopicNode(PromptNode):
     name = "topic"
     description = (
         "Samples type, queue, priority, business type, product, persona, tone and names from "
-        "tables/ (weighted, queue given type, priority given queue), then has the LLM name a "
-        "specific support topic."
+        "tables/ (weighted, queue given type, priority given queue), then the configured "
+        "fields from their tables, then has the LLM name a specific support topic."
     )
     reads = PLAN_COLUMNS
-    writes = (*SAMPLED_COLUMNS, "topic")
     output_model = TopicAnswer
+
+    def __init__(self, fields: Mapping[str, FieldConfig] | None = None) -> None:
+        """`fields`: the sampled fields to draw after the built-in labels (config `fields`)."""
+        self.fields = dict(fields or {})
+        self.outputs = {
+            **SAMPLED_OUTPUTS,
+            **{name: Choice(FromTable(field.table, name)) for name, field in self.fields.items()},
+            "topic": Text(),
+        }
+        self.writes = tuple(self.outputs)
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return {"allowed_topics": list(ctx.tables.topics_for(row["queue"], row["type"]))}
 
     def prepare(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
-        tables = sampling_tables(ctx.config, ctx.tables)
-        sampled = [
-            tables.sample_ticket(stable_rng(ctx.config.seed, ticket_id, "sample"), language)
-            for ticket_id, language in zip(frame["ticket_id"], frame["language"], strict=True)
-        ]
+        config = ctx.config
+        tables = sampling_tables(config, ctx.tables)
+        fields = sampled_fields(self.fields, config, ctx.tables)
+        sampled = []
+        for ticket_id, language in zip(frame["ticket_id"], frame["language"], strict=True):
+            labels = tables.sample_ticket(stable_rng(config.seed, ticket_id, "sample"), language)
+            ticket = {"ticket_id": ticket_id, "language": language, **labels}
+            sampled.append({**labels, **fields.draw(config.seed, ticket)})
         with_labels = frame.copy()
-        for column in SAMPLED_COLUMNS:
+        for column in (*SAMPLED_COLUMNS, *fields.names):
             with_labels[column] = [values[column] for values in sampled]
         return with_labels

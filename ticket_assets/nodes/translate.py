@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
 from ticket_assets.nodes.outputs import EmailAnswer
+from ticket_assets.nodes.spec import Text
 
 
 class TranslateNode(PromptNode):
@@ -16,7 +18,8 @@ class TranslateNode(PromptNode):
         "rows already in that language pass through without an LLM call."
     )
     reads = ("ticket_id", "language", "subject", "body")
-    writes = ("subject", "body")
+    outputs = MappingProxyType({"subject": Text(), "body": Text()})
+    writes = tuple(outputs)
     output_model = EmailAnswer
 
     def needs_call(self, row: Mapping[str, Any], ctx: NodeContext) -> bool:

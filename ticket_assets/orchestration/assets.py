@@ -10,12 +10,12 @@ import dagster as dg
 import pandas as pd
 
 from ticket_assets.config import RunConfig
-from ticket_assets.export import EXPORT_COLUMNS, distribution_tables
+from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, export_files
 from ticket_assets.llm.budget import budget_for_run
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.remote import check_credentials
 from ticket_assets.llm.types import CallRecord
-from ticket_assets.nodes import NODES, NodeContext
+from ticket_assets.nodes import NodeContext, node_for
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
 from ticket_assets.orchestration.metadata import column_lineage, node_metadata, preview
 from ticket_assets.orchestration.partitions import (
@@ -106,8 +106,9 @@ def _run_node(
         logger=context.log,
         budget=budget_for_run(context.run.run_id, config.budget_usd),
     )
+    node = node_for(config, node_name)
     try:
-        result = NODES[node_name].run(frame, NodeContext(config, tables, client))
+        result = node.run(frame, NodeContext(config, tables, client))
         validate_or_raise(
             ticket_schema(config, tables, result.columns), result, f"node {node_name}"
         )
@@ -122,7 +123,7 @@ def _run_node(
         ledger_sink(node_name, partitions, records)
     model = config.model_for(node_name).model
     calls = client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
-    lineage = column_lineage(result, upstream, list(frame.columns), NODES[node_name])
+    lineage = column_lineage(result, upstream, list(frame.columns), node)
     return dg.Output(
         NodeOutput(result, calls), metadata=node_metadata(result, records, config, model, lineage)
     )
@@ -132,7 +133,7 @@ def node_asset(
     config: RunConfig, node_name: str, upstream: str | None, ledger_sink: LedgerSink | None
 ) -> dg.AssetsDefinition:
     """The asset of `node_name`, reading the asset of the node before it (`upstream`)."""
-    node = NODES[node_name]
+    node = node_for(config, node_name)
     model = config.model_for(node_name)
     decorator = dg.asset(
         name=node_name,
@@ -186,14 +187,15 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         name=EXPORT_ASSET,
         ins={"tickets": dg.AssetIn(key=last)},
         description=(
-            f"The finished tickets as {config.exports_path}/tickets.parquet and tickets.csv "
+            f"The finished tickets in {config.exports_path} as "
+            f"{', '.join(export_files(config.export).values())} "
             f"(columns {', '.join(EXPORT_COLUMNS)}, then extras); tags are a list in Parquet and "
-            "comma-joined in CSV. Written atomically, after the quality checks, with the "
-            "dataset card (README.md), its PNG plots and quality.json next to them."
+            "JSON Lines and comma-joined in CSV. Written atomically, after the quality checks, "
+            "with the dataset card (README.md), its PNG plots and quality.json next to them."
         ),
         group_name="export",
         owners=OWNERS,
-        kinds={"parquet", "csv"},
+        kinds={"parquet", *(fmt for fmt in config.export.formats if fmt in ("csv", "jsonl"))},
         check_specs=export_check_specs(EXPORT_ASSET),
     )
     def _export(context: dg.AssetExecutionContext, tickets: pd.DataFrame) -> dg.MaterializeResult:
@@ -206,8 +208,10 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         exported = release.rows
         metadata: dict[str, object] = {
             "dagster/row_count": len(exported),
-            "parquet_path": dg.MetadataValue.path(str(release.exports.parquet)),
-            "csv_path": dg.MetadataValue.path(str(release.exports.csv)),
+            **{
+                f"{key.replace('/', '_')}_path": dg.MetadataValue.path(str(path))
+                for key, path in release.exports.files.items()
+            },
             "card_path": dg.MetadataValue.path(str(release.card)),
             "rows_generated": len(rows),
             **{f"rows_left_out/{name}": n for name, n in release.report.dropped.items()},

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ticket_assets.llm.offline.bank import load_phrase_books
+from ticket_assets.llm.offline.declared import declared_answer
 from ticket_assets.llm.offline.email import EmailWriter
 from ticket_assets.llm.offline.inputs import column, language
 from ticket_assets.llm.offline.reply import write_reply
@@ -45,12 +46,18 @@ class OfflineProvider:
     def nodes(self) -> tuple[str, ...]:
         return tuple(self._responders)
 
-    def respond(self, node: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """The JSON answer for one call; deterministic in (seed, node, ticket_id, inputs)."""
+    def respond(
+        self, node: str, variables: Mapping[str, Any], output_model: type | None = None
+    ) -> dict[str, Any]:
+        """The JSON answer for one call; deterministic in (seed, node, ticket_id, inputs).
+        Prompt-defined nodes are answered from the declaration their answer model carries."""
         responder = self._responders.get(node)
-        if responder is None:
-            raise ValueError(f"offline provider has no responder for node {node!r}")
-        return responder(variables)
+        if responder is not None:
+            return responder(variables)
+        declaration = getattr(output_model, "declaration", None)
+        if declaration:
+            return declared_answer(node, declaration, variables, self._seed)
+        raise ValueError(f"offline provider has no responder for node {node!r}")
 
     def _topic(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         tables = self._tables

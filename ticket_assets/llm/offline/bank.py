@@ -168,6 +168,14 @@ def _check_sections(tables: Tables, data: Mapping[str, Any], path: Path) -> None
         need(("priorities", level, "impact"), list)
         need(("priorities", level, "urgency"), list)
         need(("reply", "expectation", level), list)
+    if "informal" in data["reply"]:  # optional: the informal reply (config styles)
+        for key in ("greeting", "thanks", "steps_intro", "steps", "request_steps", "closing"):
+            need(("reply", "informal", key), list)
+        need(("reply", "informal", "signoff"), list)
+        for kind in ("fault", "request"):
+            need(("reply", "informal", "ack", kind), list)
+        for level in PRIORITY_LEVELS:
+            need(("reply", "informal", "expectation", level), list)
     for topic in data.get("topics") or {}:
         need(("topics", topic, "title"), str)
         need(("topics", topic, "issue"), list)

@@ -14,6 +14,7 @@ from ticket_assets.tables import Tables
 HOURS_BY_LEVEL = {"low": (24, 72), "medium": (8, 24), "high": (2, 6)}
 LIST_SHARE = 0.5  # share of multi-step replies that number their steps instead of prose
 MAX_STEPS = 3
+INFORMAL = "informal"  # the formality value (tables/styles.csv) that selects reply.informal
 
 
 def write_reply(
@@ -39,6 +40,17 @@ def write_reply(
     book = writer.book(target)
     reply = book.reply
     queue = reply["queues"][queue_key]
+    fault = book.type(type_key)["fault"]
+    # The node's style (config styles) may ask for an informal reply: du, tu, tú, tu.
+    informal = (variables.get("style") or {}).get("formality") == INFORMAL and INFORMAL in reply
+    if informal:
+        phrases = reply[INFORMAL]
+        ack = phrases["ack"]["fault" if fault else "request"]
+        choices = phrases["steps" if fault else "request_steps"]
+    else:
+        phrases = reply
+        ack = reply["ack"][type_key]
+        choices = queue["steps"] if fault else queue["request_steps"]
     rng = stable_rng(
         seed,
         "first_response",
@@ -64,20 +76,19 @@ def write_reply(
     def pick(variants: Sequence[str]) -> str:
         return rng.choice(variants).format_map(values)
 
-    choices = queue["steps"] if book.type(type_key)["fault"] else queue["request_steps"]
     count = min(rng.randint(1, MAX_STEPS), len(choices))
     steps = [step.format_map(values) for step in rng.sample(choices, count)]
     if len(steps) > 1 and rng.random() < LIST_SHARE:
         numbered = "\n".join(f"{number}. {step}" for number, step in enumerate(steps, 1))
-        next_steps = f"{pick(reply['steps_intro'])}\n{numbered}"
+        next_steps = f"{pick(phrases['steps_intro'])}\n{numbered}"
     else:
         next_steps = " ".join(steps)
     return "\n\n".join(
         [
-            pick(reply["greeting"]),
-            f"{pick(reply['thanks'])} {pick(reply['ack'][type_key])}",
+            pick(phrases["greeting"]),
+            f"{pick(phrases['thanks'])} {pick(ack)}",
             next_steps,
-            f"{pick(reply['expectation'][level])} {pick(reply['closing'])}",
-            f"{pick(reply['signoff'])}\n{agent_name}\n{queue['signature']}",
+            f"{pick(phrases['expectation'][level])} {pick(phrases['closing'])}",
+            f"{pick(phrases['signoff'])}\n{agent_name}\n{queue['signature']}",
         ]
     )
