@@ -167,9 +167,9 @@ def _declared_node(path: str, name: str, text: str) -> DeclaredNode:
     ):
         raise ConfigError(f"{path}: reads: expected a list of column names")
     outputs = parse_outputs(spec["outputs"], path)
-    clash = [column for column in outputs if column in PLAN_COLUMNS or column in reads]
+    clash = [column for column in outputs if column in PLAN_COLUMNS]
     if clash:
-        raise ConfigError(f"{path}: outputs.{clash[0]}: a node cannot write a column it reads")
+        raise ConfigError(f"{path}: outputs.{clash[0]}: the plan writes this column; rename it")
     used = _template_variables(path, spec["system"], spec["user"])
     unread = sorted(used - {*reads, *PLAN_COLUMNS, *EXTRA_VARIABLES})
     if unread:
