@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ticket_assets.config import SUPPORTED_LANGUAGES
 from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import CsvTable, Tables, TablesError, Weighted
 
@@ -128,19 +129,21 @@ def load_fields(
 def _load_fields(
     tables: Tables, fields: tuple[tuple[str, str, tuple[str, ...]], ...], languages: tuple[str, ...]
 ) -> SampledFields:
-    domains: dict[str, tuple[str, ...]] = {"language": languages}
+    # Values a given cell may list; every configured language needs a row, others may have one.
+    domains: dict[str, tuple[str, ...]] = {"language": tuple(SUPPORTED_LANGUAGES)}
     domains.update({column: tuple(getattr(tables, name)) for column, name in LABEL_DOMAINS.items()})
+    covered = {**domains, "language": languages}
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for name, table, given in fields:
         groups.setdefault((table, given), []).append(name)
     draws = []
     vocabularies: dict[str, Vocabulary] = {}
     for (table, given), names in groups.items():
-        draw = _read_draw(tables.directory, table, given, tuple(names), domains)
+        draw = _read_draw(tables.directory, table, given, tuple(names), domains, covered)
         draws.append(draw)
         for name in names:
             values = tuple(dict.fromkeys(row[name] for row in draw.rows))
-            domains[name] = values
+            domains[name] = covered[name] = values
             vocabularies[name] = read_vocabulary(tables.directory, table, name)
     return SampledFields(tuple(name for name, _, _ in fields), tuple(draws), vocabularies)
 
@@ -151,6 +154,7 @@ def _read_draw(
     given: tuple[str, ...],
     names: tuple[str, ...],
     domains: Mapping[str, Sequence[str]],
+    covered: Mapping[str, Sequence[str]],
 ) -> _Draw:
     rows = CsvTable.read(directory, table, (*names, WEIGHT_COLUMN, *given), extra_columns=True)
     values, conditions, weights = [], [], []
@@ -164,7 +168,7 @@ def _read_draw(
         weights.append(row.weight(WEIGHT_COLUMN))
     draw = _Draw(table, given, tuple(values), tuple(conditions), tuple(weights), rows.path)
     for index, column in enumerate(given):
-        for value in domains[column]:
+        for value in covered[column]:
             if not any(
                 weight > 0 and (not allowed[index] or value in allowed[index])
                 for allowed, weight in zip(draw.conditions, draw.weights, strict=True)

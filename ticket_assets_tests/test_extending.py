@@ -4,6 +4,7 @@ added through files and config alone, in a copy of the project's prompts/ and ta
 from __future__ import annotations
 
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import full_range_tags, register_batches
 from ticket_assets.plan import plan_frame
 from ticket_assets.schema import SchemaViolation, ticket_schema, validate_or_raise
+from ticket_assets.tables import TablesError
 
 URGENCY = """\
 description: How urgent the ticket is for the customer's business.
@@ -400,3 +402,26 @@ def test_extension_config_errors_are_one_clear_line(
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            "business_unit,weight,queue\nRetail,1,Technical Support\n",
+            "business_units.csv: no row with a positive weight applies to queue 'Product Support'",
+        ),
+        (
+            "business_unit,weight,queue\nRetail,1,\nIT,1,Tech Support\n",
+            "line 3, column queue: 'Tech Support' is not a queue; allowed: Technical Support",
+        ),
+        ("business_unit,queue\nRetail,\n", "missing column 'weight'"),
+    ],
+)
+def test_field_table_problems_name_file_line_and_column(
+    project: Path, table: str, expected: str
+) -> None:
+    (project / "tables" / "business_units.csv").write_text(table, encoding="utf-8")
+    config = _config(project, fields=FIELDS)
+    with pytest.raises(TablesError, match=re.escape(expected)):
+        _run_nodes(config, rows=1)
