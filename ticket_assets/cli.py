@@ -135,7 +135,7 @@ def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
     lines += ["  " + line for line in totals.to_string(index=False).splitlines()]
     if exported:
         lines += quality_summary(QualityReport.read(config.exports_path / QUALITY_FILE))
-        labels = {"parquet": "Parquet", "csv": "CSV", "jsonl": "JSONL", "wide": "Wide CSV"}
+        labels = {"parquet": "Parquet", "csv": "CSV", "jsonl": "JSONL", "wide": "Wide"}
         lines += [
             "",
             *(

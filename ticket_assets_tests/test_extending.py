@@ -350,6 +350,8 @@ def test_a_plugin_node_follows_the_node_contract(
         ),
         ({"fields": {"queue": {"table": "queues.csv"}}}, "fields: 'queue' is already a column"),
         ({"fields": {"x": {"table": "/etc/x.csv"}}}, "must be a .csv file inside tables_dir"),
+        ({"fields": {"unit": {"table": "units.csv"}}}, "fields.unit.table: "),
+        ({"pipeline": [*PIPELINE, "from_missing"]}, "the values of 'kind' come from"),
         ({"styles": {"tagging2": ["tone"]}}, "styles: 'tagging2' is not a node of the pipeline"),
         ({"styles": {"first_response": ["subject"]}}, "'subject' is not a sampled column"),
         ({"pipeline": [*PIPELINE, "no_examples"]}, "string output 'note' has no examples"),
@@ -387,6 +389,11 @@ def test_extension_config_errors_are_one_clear_line(
     )
     (prompts / "bad_type.yaml").write_text(
         "reads: [subject]\noutputs: {score: {values: [1]}}\nsystem: x\nuser: x\n",
+        encoding="utf-8",
+    )
+    (prompts / "from_missing.yaml").write_text(
+        "reads: [subject]\noutputs: {kind: {type: enum, values: {table: kinds.csv}}}\n"
+        "system: x\nuser: '{{ subject }}'\n",
         encoding="utf-8",
     )
     (prompts / "unread.yaml").write_text(

@@ -20,7 +20,7 @@ from ticket_assets.nodes.declared import DeclaredNode, load_declared_node
 from ticket_assets.nodes.email_draft import EmailDraftNode
 from ticket_assets.nodes.first_response import FirstResponseNode
 from ticket_assets.nodes.paraphrase import ParaphraseNode
-from ticket_assets.nodes.spec import COLUMN_NAME, Output, Text, parse_outputs
+from ticket_assets.nodes.spec import COLUMN_NAME, FromTable, Output, Text, parse_outputs
 from ticket_assets.nodes.tagging import TaggingNode
 from ticket_assets.nodes.topic import SAMPLED_COLUMNS, TopicNode
 from ticket_assets.nodes.translate import TranslateNode
@@ -141,6 +141,7 @@ def check_pipeline(config: RunConfig) -> None:
         if required not in nodes:
             raise ValueError(f"pipeline: the pipeline needs node {required!r}")
     _check_fields(config, nodes)
+    _check_value_tables(config, nodes)
     available = set(PLAN_COLUMNS)
     names = list(nodes)
     for position, (name, node) in enumerate(nodes.items()):
@@ -182,6 +183,7 @@ def _order_problem(
 
 
 def _check_fields(config: RunConfig, nodes: Mapping[str, Node]) -> None:
+    tables_dir = config.resolve(config.tables_dir)
     taken = {*PLAN_COLUMNS, *(c for node in NODES.values() for c in node.writes)}
     taken |= {c for n, node in nodes.items() if n != "topic" for c in node.writes}
     earlier: list[str] = []
@@ -190,6 +192,8 @@ def _check_fields(config: RunConfig, nodes: Mapping[str, Node]) -> None:
             raise ValueError(f"fields: {name!r} is not a column name; use a-z, 0-9 and _")
         if name in taken:
             raise ValueError(f"fields: {name!r} is already a column a node writes; rename it")
+        if not (tables_dir / field.table).is_file():
+            raise ValueError(f"fields.{name}.table: {tables_dir / field.table} does not exist")
         for column in field.given:
             if column not in GIVEN_COLUMNS and column not in earlier:
                 raise ValueError(
@@ -197,6 +201,19 @@ def _check_fields(config: RunConfig, nodes: Mapping[str, Node]) -> None:
                     f"{', '.join(GIVEN_COLUMNS)} or a field listed before it"
                 )
         earlier.append(name)
+
+
+def _check_value_tables(config: RunConfig, nodes: Mapping[str, Node]) -> None:
+    """Tables that outputs take their values from exist (their content is checked on use)."""
+    tables_dir = config.resolve(config.tables_dir)
+    for name, node in nodes.items():
+        for column, output in node.outputs.items():
+            source = getattr(output, "values", None)
+            if isinstance(source, FromTable) and not (tables_dir / source.table).is_file():
+                raise ValueError(
+                    f"pipeline: node {name!r}: the values of {column!r} come from "
+                    f"{tables_dir / source.table}, which does not exist"
+                )
 
 
 def _check_styles(config: RunConfig, nodes: Mapping[str, Node]) -> None:
