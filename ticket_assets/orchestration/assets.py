@@ -62,7 +62,8 @@ def llm_pool(provider: str) -> str:
     A step holds its slot from start to end, and a node step is LLM calls followed by one
     short DuckDB transaction. So the pool is the provider's: its rate limits are enforced per
     step, and a pool limit of 1 makes them hold across runs. Steps of different providers may
-    overlap; their DuckDB writes then wait for each other through the store's lock retries.
+    overlap (as may two that claim a free slot at the same instant on SQLite instance storage);
+    their DuckDB writes then wait for each other through the store's lock retries.
     """
     return f"llm_{provider}"
 
