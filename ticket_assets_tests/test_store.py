@@ -426,3 +426,14 @@ def test_concurrent_dataset_code_allocation_is_distinct(
     assert shared_a == shared_b
     assert len({alpha, beta, shared_a}) == 3
     assert (store.dataset_code("alpha"), store.dataset_code("beta")) == (alpha, beta)
+
+
+def test_processes_creating_the_database_file_at_once_all_succeed(
+    tmp_path: Path, pool: ProcessPoolExecutor
+) -> None:
+    for attempt in range(5):
+        database = tmp_path / f"attempt{attempt}" / "data" / "tickets.duckdb"
+        database.parent.parent.mkdir()  # for the start markers; the data folder is new too
+        store = TicketStore(database, SCHEMA)
+        assert _start_together(pool, _write_rounds, store, ["DE", "EN"]) == ["DE", "EN"]
+        assert counts(store.read_table("draft")) == {("DE", "b0000"): 3, ("EN", "b0000"): 3}

@@ -28,6 +28,7 @@ done (also on errors), and retries a lock conflict with jittered exponential bac
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -315,10 +316,25 @@ class TicketStore:
         finally:
             con.close()
 
+    def _create_file_once(self) -> None:
+        """Create the database file atomically. Two processes creating it with
+        `duckdb.connect` at the same moment fail: one reads the other's half-written header
+        ("not a valid DuckDB database file"). A complete empty database is linked into place
+        instead, which fails harmlessly if another process got there first."""
+        self.database_path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.database_path.with_name(f".{self.database_path.name}.{os.getpid()}.new")
+        try:
+            duckdb.connect(str(temp)).close()
+            os.link(temp, self.database_path)
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink(missing_ok=True)
+
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         path = str(self.database_path)
-        if not read_only:
-            self.database_path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only and not self.database_path.exists():
+            self._create_file_once()
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         while True:
