@@ -104,9 +104,27 @@ def test_concurrency_never_exceeds_the_limit() -> None:
     results = fake.run(main())
     assert results == [("ok", 1)] * 100
     assert probe.max_in_flight == 8
-    assert fake.now == 13.0  # 13 rounds of 1 s
+    # 13 rounds of 1 s; paced starts (below) spread the last round by less than 0.9 s.
+    assert 13.0 <= fake.now < 13.9
     stats = throttle.stats
     assert (stats.calls, stats.successes, stats.retries) == (100, 100, 0)
+
+
+def test_calls_released_together_are_paced_over_the_round_trip() -> None:
+    """Once a latency is known, starts are at least 0.9 x latency / concurrency apart, so
+    answers that would come back together (and queue in the client) are spread out."""
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=8))
+    probe = Probe(fake)
+
+    async def main() -> list[tuple[str, int]]:
+        return await asyncio.gather(*(throttle.call(probe(), tokens=10) for _ in range(24)))
+
+    fake.run(main())
+    assert probe.starts[:8] == [0.0] * 8  # no latency known yet
+    later = probe.starts[8:]
+    assert min(b - a for a, b in itertools.pairwise(later)) >= 0.9 / 8 - 1e-9
+    assert probe.max_in_flight == 8
 
 
 def test_a_burst_of_rate_limits_halves_concurrency_once() -> None:

@@ -1,9 +1,11 @@
 """Concurrency, rate limits and retries for provider calls; pure asyncio.
 
 Concurrency adapts AIMD-style: halved on a rate limit (once per congestion episode), raised by
-one after about one round trip of successes. Requests and tokens per minute are token buckets,
-kept as GCRA "theoretical arrival times" so a waiting call reserves its start time at once, in
-arrival order, without locks. All waiting goes through the injected `sleep` and `clock`.
+one after about one round trip of successes. Starts are paced over the round trip, so calls
+started together do not keep coming back together. Requests and tokens per minute are token
+buckets, kept as GCRA "theoretical arrival times" so a waiting call reserves its start time at
+once, in arrival order, without locks. All waiting goes through the injected `sleep` and
+`clock`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ T = TypeVar("T")
 
 # 2**60 half-seconds is far beyond any backoff cap; it keeps the float conversion finite.
 _MAX_BACKOFF_EXPONENT = 60
+# Starts are at least this share of (latency / concurrency) apart: below 1, so pacing spreads
+# bursts without capping the rate the concurrency allows.
+_PACING_SHARE = 0.9
+# Weight of the newest call in the moving average of call latency.
+_LATENCY_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class Throttle:
         self._started = 0  # attempts started so far; numbers each attempt
         self._decreased_at = 0  # value of `_started` at the last decrease
         self._successes_since_change = 0
+        self._latency_s: float | None = None  # moving average of successful calls
+        self._next_start = float("-inf")
         self._stats = ThrottleStats(concurrency_now=self._limit, concurrency_min_seen=self._limit)
 
     @property
@@ -125,10 +134,13 @@ class Throttle:
             await self._acquire_slot()
             try:
                 await self._wait_for_budget(tokens)
+                await self._pace()
                 self._started += 1
                 number = self._started
                 self._stats.calls += 1
+                started = self._clock()
                 result = await fn()
+                self._measure(self._clock() - started)
             except RateLimited as error:
                 self._stats.rate_limited += 1
                 self._slow_down(number)
@@ -171,6 +183,25 @@ class Throttle:
             bucket.reserve(cost, start)
         if start > now:
             await self._sleep(start - now)
+
+    async def _pace(self) -> None:
+        """Keep starts a fraction of a round trip apart. Calls released together (the first
+        wave, or slots freed by answers that arrived together) would come back together,
+        and each answer would wait for the client to process the ones ahead of it; paced
+        starts spread the answers over the round trip."""
+        if self._latency_s is None:
+            return
+        now = self._clock()
+        start = max(now, self._next_start)
+        self._next_start = start + _PACING_SHARE * self._latency_s / self._limit
+        if start > now:
+            await self._sleep(start - now)
+
+    def _measure(self, latency_s: float) -> None:
+        if self._latency_s is None:
+            self._latency_s = latency_s
+        else:
+            self._latency_s += _LATENCY_WEIGHT * (latency_s - self._latency_s)
 
     async def _acquire_slot(self) -> None:
         if self._in_flight < self._limit and not self._waiters:
