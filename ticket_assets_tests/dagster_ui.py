@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 FINAL_STATUSES = ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED")
 LAUNCH = """
@@ -62,6 +64,17 @@ query Failures($id: ID!) {
   }
 }
 """
+
+
+def small_config(directory: Path) -> Path:
+    """The project's config for UI tests: 2 languages x 2 batches of 4 tickets, data under
+    `directory`; returns the config file's path."""
+    raw = yaml.safe_load((ROOT / "ticket_assets.yaml").read_text(encoding="utf-8"))
+    raw.update(data_dir=str(directory / "data"), languages=["DE", "EN"], modes={})
+    raw.update(rows=16, batch_size=4)
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
 
 
 def free_port() -> int:

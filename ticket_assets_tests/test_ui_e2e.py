@@ -1,29 +1,20 @@
-"""The UI path for real: `dagster dev` in its own process group, backfills launched through
-GraphQL as the UI launches them, rows checked in DuckDB."""
+"""The UI path for real: `python -m ticket_assets ui` (what `make ui` runs) in its own process
+group, backfills launched through GraphQL as the UI launches them, rows checked in DuckDB."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import duckdb
 import pytest
-import yaml
 from playwright.sync_api import expect, sync_playwright
 
 from ticket_assets.orchestration.assets import llm_pool
+from ticket_assets_tests.dagster_ui import ROOT, DagsterUI, running_ui, small_config
 
-ROOT = Path(__file__).resolve().parent.parent
 NODES = ["topic", "email_draft", "tagging", "paraphrase", "translate", "first_response"]
 SCREENSHOT = ROOT / "docs" / "img" / "asset_graph.png"
 POOL = llm_pool("offline")  # every node's pool in the test config
@@ -39,122 +30,17 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
-STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status runs { runId status } }
-  }
-}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class DagsterDev:
-    def __init__(self, url: str, home: Path) -> None:
-        self.url = url
-        self.home = home
-
-    def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps({"query": query, "variables": variables}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = json.load(response)
-        assert "errors" not in payload, payload
-        return payload["data"]
-
-    def launch(self, assets: list[str], partitions: list[str]) -> str:
-        """Launch a partition backfill as the UI does; returns its id."""
-        params = {
-            "assetSelection": [{"path": [name]} for name in assets],
-            "partitionNames": partitions,
-        }
-        launched = self.graphql(LAUNCH, {"params": params})["launchPartitionBackfill"]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        return launched["backfillId"]
-
-    def wait(self, backfill_id: str, timeout: float = 240) -> tuple[str, list[str]]:
-        """The backfill's final status and its runs' statuses."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-            if state["status"] in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED"):
-                return state["status"], [run["status"] for run in state["runs"]]
-            time.sleep(1)
-        raise TimeoutError(f"backfill {backfill_id} did not finish in {timeout} s")
-
-    def backfill(self, assets: list[str], partitions: list[str]) -> str:
-        return self.wait(self.launch(assets, partitions))[0]
 
 
 @pytest.fixture
-def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
-    """`python -m ticket_assets ui` (what `make ui` runs) on a fresh instance and a small
-    config: 2 languages x 2 batches of 4 tickets."""
+def dagster_ui(tmp_path: Path) -> Iterator[DagsterUI]:
+    """The UI on a fresh instance and a small config: 2 languages x 2 batches of 4 tickets."""
     home = tmp_path / "dagster_home"
-    raw = yaml.safe_load((ROOT / "ticket_assets.yaml").read_text(encoding="utf-8"))
-    raw.update(data_dir=str(tmp_path / "data"), languages=["DE", "EN"], modes={})
-    raw.update(rows=16, batch_size=4)
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "ticket_assets",
-        "ui",
-        "--config",
-        str(config_path),
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env={**os.environ, "DAGSTER_HOME": str(home)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("dagster dev did not start") from None
-                time.sleep(0.5)
+    with running_ui(small_config(tmp_path), home, tmp_path) as ui:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             # `ui` registered the configured batches before the server started.
             assert instance.get_dynamic_partitions("support_tickets_batch") == ["b0000", "b0001"]
-        yield DagsterDev(url, home)
-    finally:
-        # dagster dev may ignore SIGTERM in the background: TERM the group, wait, then KILL.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        yield ui
 
 
 def _rows(database: Path, table: str) -> list[tuple[str, str, int]]:
@@ -187,11 +73,11 @@ def _screenshot_asset_graph(url: str, path: Path) -> None:
             browser.close()
 
 
-def test_backfill_from_the_ui_then_translate_alone(dagster_dev: DagsterDev, tmp_path: Path) -> None:
+def test_backfill_from_the_ui_then_translate_alone(dagster_ui: DagsterUI, tmp_path: Path) -> None:
     partitions = [
         f"{batch}|{language}" for batch in ("b0000", "b0001") for language in ("DE", "EN")
     ]
-    assert dagster_dev.backfill(NODES, partitions) in ("COMPLETED", "COMPLETED_SUCCESS")
+    assert dagster_ui.backfill(NODES, partitions) == "COMPLETED_SUCCESS"
     database = tmp_path / "data" / "tickets.duckdb"
     expected = [(language, batch, 4) for language in ("DE", "EN") for batch in ("b0000", "b0001")]
     for node in NODES:
@@ -200,8 +86,8 @@ def test_backfill_from_the_ui_then_translate_alone(dagster_dev: DagsterDev, tmp_
         before = con.execute(
             "SELECT count(*) FROM support_tickets.llm_calls WHERE node <> 'translate'"
         ).fetchone()
-    assert dagster_dev.backfill(["translate"], ["b0001|DE"]) in ("COMPLETED", "COMPLETED_SUCCESS")
-    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+    assert dagster_ui.backfill(["translate"], ["b0001|DE"]) == "COMPLETED_SUCCESS"
+    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
         translate = instance.fetch_materializations(dg.AssetKey("translate"), limit=100).records
         topic = instance.fetch_materializations(dg.AssetKey("topic"), limit=100).records
     # The first backfill materialized four partitions of each; the rerun one more of translate.
@@ -213,21 +99,21 @@ def test_backfill_from_the_ui_then_translate_alone(dagster_dev: DagsterDev, tmp_
         ).fetchone()
     assert after == before  # nothing upstream was recomputed
     # The README's picture of the asset graph, every node materialized.
-    _screenshot_asset_graph(dagster_dev.url, SCREENSHOT)
+    _screenshot_asset_graph(dagster_ui.url, SCREENSHOT)
 
 
 def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
-    dagster_dev: DagsterDev, tmp_path: Path
+    dagster_ui: DagsterUI, tmp_path: Path
 ) -> None:
     """Two backfills at once: their runs write the same DuckDB file from separate processes."""
-    first = dagster_dev.launch(NODES, ["b0000|DE", "b0000|EN"])
-    second = dagster_dev.launch(NODES, ["b0001|DE", "b0001|EN"])
-    outcomes = [dagster_dev.wait(first), dagster_dev.wait(second)]
-    for status, runs in outcomes:
-        assert status in ("COMPLETED", "COMPLETED_SUCCESS"), outcomes
-        assert runs and all(run == "SUCCESS" for run in runs), outcomes
+    first = dagster_ui.launch(NODES, ["b0000|DE", "b0000|EN"])
+    second = dagster_ui.launch(NODES, ["b0001|DE", "b0001|EN"])
+    outcomes = [dagster_ui.wait(first), dagster_ui.wait(second)]
+    for outcome in outcomes:
+        assert outcome["status"] == "COMPLETED_SUCCESS", dagster_ui.failures(outcome)
+        assert outcome["runs"] and all(run["status"] == "SUCCESS" for run in outcome["runs"])
     # The runs really ran at the same time (each in its own process).
-    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
         runs = instance.get_runs()
         spans = [
             (stats.start_time, stats.end_time)
@@ -258,10 +144,10 @@ def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
         assert _rows(database, node) == expected, node
     # A step waits while its pool's only slot is taken (here by the test, standing in for a
     # step of another run) and starts once the slot is free.
-    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
         storage = instance.event_log_storage
         assert storage.claim_concurrency_slot(POOL, "test", "holder").is_claimed
-        backfill = dagster_dev.launch(["topic"], ["b0000|DE"])
+        backfill = dagster_ui.launch(["topic"], ["b0000|DE"])
         deadline = time.monotonic() + 120
         while not any(
             step.run_id != "test" for step in storage.get_concurrency_info(POOL).pending_steps
@@ -270,9 +156,10 @@ def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
             time.sleep(0.5)
         released = time.time()
         storage.free_concurrency_slots_for_run("test")
-    status, runs = dagster_dev.wait(backfill)
-    assert status in ("COMPLETED", "COMPLETED_SUCCESS") and runs == ["SUCCESS"], (status, runs)
-    with dg.DagsterInstance.from_config(str(dagster_dev.home)) as instance:
+    outcome = dagster_ui.wait(backfill)
+    assert outcome["status"] == "COMPLETED_SUCCESS", dagster_ui.failures(outcome)
+    assert [run["status"] for run in outcome["runs"]] == ["SUCCESS"]
+    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
         run = instance.get_runs(limit=1)[0]
         (topic,) = instance.get_run_step_stats(run.run_id, step_keys=["topic"])
     assert topic.start_time is not None and topic.start_time >= released

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
-from ticket_assets_tests.dagster_ui import ROOT, running_ui
+from ticket_assets_tests.dagster_ui import running_ui, small_config
 
 UPSTREAM_OF_TRANSLATE = ["topic", "email_draft", "tagging", "paraphrase"]
 
@@ -22,11 +21,7 @@ def translate_materializations(home: Path) -> dict[str, int]:
 
 
 def test_retrying_a_failed_backfill_redoes_only_the_failed_partitions(tmp_path: Path) -> None:
-    raw = yaml.safe_load((ROOT / "ticket_assets.yaml").read_text(encoding="utf-8"))
-    raw.update(data_dir=str(tmp_path / "data"), languages=["DE", "EN"], modes={})
-    raw.update(rows=16, batch_size=4)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = small_config(tmp_path)
     first, second = ["b0000|DE", "b0000|EN"], ["b0001|DE", "b0001|EN"]
     with running_ui(config, tmp_path / "dagster_home", tmp_path) as ui:
         assert ui.backfill([*UPSTREAM_OF_TRANSLATE, "translate"], first) == "COMPLETED_SUCCESS"
