@@ -180,7 +180,7 @@ def test_single_run_backfill_writes_all_partitions_at_once(
         assert frame.groupby(["language", "batch"]).size().to_dict() == dict.fromkeys(everything, 3)
     assert store.read_table("bulk_review")["reviewed"].all()
     metadata = result.asset_materializations_for_node("bulk_draft")[0].metadata
-    assert metadata["dagster/row_count"].value == 12
+    assert metadata["duckdb/rows_written"].value == 12  # the step's, on each partition's event
 
 
 def test_asset_returning_none_writes_nothing(

@@ -109,6 +109,19 @@ def test_rematerializing_translate_rewrites_only_its_partition(
         instance=instance, tags=full_range_tags(small_config)
     )
     assert result.success
+    # One run, four partitions: each partition's materialization carries the step's rows and
+    # LLM usage; the schema, lineage and preview are on the last one only.
+    translated = {
+        event.partition: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey("translate")
+    }
+    assert sorted(translated) == ["b0000|DE", "b0000|EN", "b0001|DE", "b0001|EN"]
+    for metadata in translated.values():
+        assert metadata["duckdb/rows_written"].value == 24
+        assert metadata["llm/calls"].value == 12  # the DE rows' translations
+    assert ["dagster/column_schema" in m for m in translated.values()].count(True) == 1
+    assert "dagster/column_lineage" in translated["b0001|EN"]
     store = store_for(small_config)
     before = {name: store.read_table(name) for name in small_config.pipeline}
     rerun = _materialize_partition(small_config, instance, "DE", "b0001", ["translate"])

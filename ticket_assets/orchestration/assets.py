@@ -125,9 +125,8 @@ def _run_node(
     model = config.model_for(node_name).model
     calls = client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
     lineage = column_lineage(result, upstream, list(frame.columns), node)
-    return dg.Output(
-        NodeOutput(result, calls), metadata=node_metadata(result, records, config, model, lineage)
-    )
+    metadata = node_metadata(context, result, records, config, model, lineage)
+    return dg.Output(NodeOutput(result, calls), metadata=metadata)
 
 
 def node_asset(

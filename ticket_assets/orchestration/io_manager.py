@@ -47,21 +47,21 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
             appended, obj = {LEDGER_TABLE: obj.llm_calls}, obj.frame
         store = self._store()
         table = context.asset_key.path[-1]
+        metadata = {"duckdb/table": dg.MetadataValue.text(f"{self.schema_name}.{table}")}
         if context.has_asset_partitions:
             partitions = _partitions(context.asset_partition_keys, context.asset_partitions_def)
             rows = store.write_partitions(table, obj, partitions, appended=appended)
+            # This metadata goes on every partition's materialization: a row count only when
+            # there is one (node assets add their own per partition), else the step's total.
+            count_key = "dagster/row_count" if len(partitions) == 1 else "duckdb/rows_written"
+            metadata[count_key] = dg.MetadataValue.int(rows)
             empty = sorted(set(partitions) - set(zip(obj["language"], obj["batch"], strict=True)))
             if empty:
                 # Legitimate (the partitions are now empty) but usually worth noticing.
                 context.log.warning(f"{table}: no rows for partitions {empty}; stored as empty")
         else:
-            rows = store.replace_table(table, obj)
-        context.add_output_metadata(
-            {
-                "dagster/row_count": dg.MetadataValue.int(rows),
-                "duckdb/table": dg.MetadataValue.text(f"{self.schema_name}.{table}"),
-            }
-        )
+            metadata["dagster/row_count"] = dg.MetadataValue.int(store.replace_table(table, obj))
+        context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         store = self._store()

@@ -59,18 +59,30 @@ def column_lineage(
 
 
 def node_metadata(
+    context: dg.AssetExecutionContext,
     frame: pd.DataFrame,
     records: list[CallRecord],
     config: RunConfig,
     model: str,
     lineage: dg.TableColumnLineage | None,
 ) -> dict[str, Any]:
+    """The step's metadata, which Dagster copies onto every partition it materialized: LLM
+    usage of the step, model and mode (row counts come from the I/O manager). The schema,
+    lineage and preview go on the last partition only, the materialization the UI shows as
+    latest: copied onto hundreds of partitions, their serialization cost more than the step's
+    own work. (Per-partition values would need a `context.add_asset_metadata` call per
+    partition, and each call lists the partitions in the range: quadratic in a run's
+    partitions.)"""
+    context.add_asset_metadata(
+        {
+            "dagster/column_schema": column_schema(frame),
+            **({"dagster/column_lineage": lineage} if lineage is not None else {}),
+            "preview": dg.MetadataValue.md(preview(frame)),
+        },
+        partition_key=max(context.partition_keys),
+    )
     return {
-        "dagster/row_count": len(frame),
-        "dagster/column_schema": column_schema(frame),
-        **({"dagster/column_lineage": lineage} if lineage is not None else {}),
         **UsageTotals.of(records).metadata(config.currency),
         "llm/model": model,
         "mode": config.mode,
-        "preview": dg.MetadataValue.md(preview(frame)),
     }
