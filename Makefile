@@ -26,6 +26,7 @@ lint: $(VENV)/.synced
 bench: $(VENV)/.synced
 	$(VENV)/bin/python bench/end_to_end.py
 	$(VENV)/bin/python bench/llm_throughput.py
+	$(VENV)/bin/python bench/ui_backfill.py
 
 ui: $(VENV)/.synced
 	$(VENV)/bin/python -m ticket_assets ui
