@@ -9,8 +9,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ticket_assets.config import ExportConfig
-from ticket_assets.export import EXPORT_COLUMNS, WIDE_COLUMNS, split_labels, write_exports
+from ticket_assets.config import ExportConfig, load_config
+from ticket_assets.export import (
+    EXPORT_COLUMNS,
+    WIDE_COLUMNS,
+    export_frame,
+    split_labels,
+    write_exports,
+)
+from ticket_assets.quality.card import card_header
 
 QUEUES = ("Technical Support", "Billing and Payments", "General Inquiry")
 SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -94,3 +101,13 @@ def test_splits_are_deterministic_for_a_seed(tickets: pd.DataFrame) -> None:
     other = split_labels(tickets, SPLITS, seed=43)
     assert (first != other).any()
     assert other.value_counts().to_dict() == first.value_counts().to_dict()
+
+
+def test_the_dataset_card_lists_the_split_files_and_sizes(tickets: pd.DataFrame) -> None:
+    config = load_config(overrides={"export": {"formats": ["parquet", "wide"], "splits": SPLITS}})
+    header = card_header(export_frame(tickets), config)
+    assert header["configs"][0]["data_files"] == [
+        {"split": split, "path": f"tickets_{split}.parquet"} for split in SPLITS
+    ]
+    sizes = {split["name"]: split["num_examples"] for split in header["dataset_info"]["splits"]}
+    assert sizes == {"train": 192, "validation": 24, "test": 24}  # 240 tickets, 80/10/10
