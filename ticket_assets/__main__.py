@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         help="record the run in the Dagster instance the UI uses (slower on many partitions)",
     )
     parser.add_argument("--port", type=int, default=None, help="ui: port (default $PORT or 3000)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="run/export: exit 1 when a quality check fails (the export is written anyway)",
+    )
     return parser
 
 
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ui":
         return cli.run_ui(config, args)
     if args.command == "export":
-        return cli.run_export(config, record=args.record_runs)
+        return cli.run_export(config, record=args.record_runs, strict=args.strict)
     if args.command == "estimate":
         return cli.run_estimate(config)
     if args.command == "cache":
@@ -130,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return cli.run_pipeline(config, record=args.record_runs, selection=selection)
+    return cli.run_pipeline(
+        config, record=args.record_runs, selection=selection, strict=args.strict
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,11 @@ def asset_selection(config: RunConfig, select: str | None) -> list[str] | None:
 
 
 def run_pipeline(
-    config: RunConfig, *, record: bool = False, selection: list[str] | None = None
+    config: RunConfig,
+    *,
+    record: bool = False,
+    selection: list[str] | None = None,
+    strict: bool = False,
 ) -> int:
     ledger = Ledger()
     nodes = [name for name in config.pipeline if selection is None or name in selection]
@@ -90,10 +94,10 @@ def run_pipeline(
         return 1
     exported = selection is None or EXPORT_ASSET in selection
     print(summary(config, ledger, exported=exported))
-    return 0
+    return _quality_verdict(config) if strict and exported else 0
 
 
-def run_export(config: RunConfig, *, record: bool = False) -> int:
+def run_export(config: RunConfig, *, record: bool = False, strict: bool = False) -> int:
     job = build_definitions(config).resolve_job_def(EXPORT_JOB)
     with _instance(record) as instance:
         register_batches(instance, config)
@@ -105,7 +109,21 @@ def run_export(config: RunConfig, *, record: bool = False) -> int:
         return 1
     report = QualityReport.read(config.exports_path / QUALITY_FILE)
     print("\n".join([f"exports written to {config.exports_path}", *quality_summary(report)]))
-    return 0
+    return _quality_verdict(config) if strict else 0
+
+
+def _quality_verdict(config: RunConfig) -> int:
+    """For --strict: 1 when a quality check failed, so scripts and CI notice; the export is
+    written anyway (its card and quality.json say what failed)."""
+    report = QualityReport.read(config.exports_path / QUALITY_FILE)
+    if report.passed:
+        return 0
+    print(
+        f"error: quality checks failed: {', '.join(report.failed)} "
+        f"(see {config.exports_path / CARD_FILE})",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:

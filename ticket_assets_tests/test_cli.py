@@ -7,12 +7,14 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+import yaml
 
 from ticket_assets.__main__ import main
 from ticket_assets.orchestration.store import TicketStore
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 
 CANARY_KEY = "sk-canary-7f3d9e21b4c8a6d0"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -137,3 +139,20 @@ def test_select_reruns_translate_only(data_dir: Path, capsys: pytest.CaptureFixt
         pd.testing.assert_frame_equal(store.read_table(name), frame)
     assert main(["run", *args, "--select", "tranlsate"]) == 2
     assert "unknown asset ['tranlsate']" in capsys.readouterr().err
+
+
+def test_strict_exits_1_on_a_failed_quality_check_after_writing_the_export(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No tolerance at all: 30 sampled tickets cannot match the configured label shares."""
+    raw = yaml.safe_load((ROOT / "ticket_assets.yaml").read_text(encoding="utf-8"))
+    raw["quality"] = {"label_balance": {"tolerance": 0, "noise_z": 0}}
+    config = tmp_path / "strict.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    args = ["--config", str(config), "--rows", "30", "--languages", "de,EN"]
+    args += ["--data-dir", str(data_dir)]
+    assert main(["run", *args]) == 0  # reported, not fatal, without --strict
+    assert "FAILED" in capsys.readouterr().out
+    assert main(["export", *args, "--strict"]) == 1
+    assert "error: quality checks failed: label_balance" in capsys.readouterr().err
+    assert len(pd.read_parquet(data_dir / "exports" / "tickets.parquet")) == 30
