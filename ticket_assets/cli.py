@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,12 +19,14 @@ from tqdm import tqdm
 from ticket_assets.config import PROJECT_ROOT, ConfigError, RunConfig
 from ticket_assets.export import EXPORT_STEM, export_files
 from ticket_assets.llm.ledger import Ledger, summarize
+from ticket_assets.llm.quarantine import current_rejects, quarantine_summary
 from ticket_assets.llm.types import CallRecord
-from ticket_assets.orchestration.assets import EXPORT_ASSET
+from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
 from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
-from ticket_assets.plan import batch_index, rows_in_partition, rows_per_language
+from ticket_assets.orchestration.store import REJECT_COLUMNS, REJECTS_TABLE, MissingTableError
+from ticket_assets.plan import batch_index, batch_keys, rows_in_partition, rows_per_language
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE
 
@@ -39,6 +42,10 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         while error is not None and error.cause is not None:
             error = error.cause
         text = error.message.strip() if error is not None else "unknown error"
+        # Our own errors' messages say it all; Dagster prefixes the exception's class path.
+        text = re.sub(
+            r"^(ticket_assets(\.\w+)+|dagster\._core\.definitions\.events\.Failure): ", "", text
+        )
         messages.append(f"step {event.step_key} failed: {text}")
     return "\n".join(messages) or "the run failed"
 
@@ -93,8 +100,32 @@ def run_pipeline(
         print(f"error: {_failure_message(result)}", file=sys.stderr)
         return 1
     exported = selection is None or EXPORT_ASSET in selection
-    print(summary(config, ledger, exported=exported))
-    return _quality_verdict(config) if strict and exported else 0
+    rejects = quarantined(config)
+    print(summary(config, ledger, rejects, exported=exported))
+    if not strict:
+        return 0
+    return max(_quarantine_verdict(config, rejects), _quality_verdict(config) if exported else 0)
+
+
+def quarantined(config: RunConfig) -> pd.DataFrame:
+    """The tickets of this run's plan left out in quarantine (the `rejects` table)."""
+    try:
+        rejects = store_for(config).read_table(REJECTS_TABLE)
+    except MissingTableError:
+        return pd.DataFrame(columns=list(REJECT_COLUMNS))
+    return current_rejects(rejects, config.pipeline, config.languages, batch_keys(config))
+
+
+def _quarantine_verdict(config: RunConfig, rejects: pd.DataFrame) -> int:
+    """For --strict: 1 when any ticket was quarantined (the export holds the others)."""
+    if rejects.empty:
+        return 0
+    print(
+        f"error: {rejects['ticket_id'].nunique()} tickets quarantined (see the DuckDB table "
+        f"{config.dataset}.{REJECTS_TABLE}); run the same command again to retry them",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run_export(config: RunConfig, *, record: bool = False, strict: bool = False) -> int:
@@ -126,7 +157,9 @@ def _quality_verdict(config: RunConfig) -> int:
     return 1
 
 
-def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
+def summary(
+    config: RunConfig, ledger: Ledger, rejects: pd.DataFrame, *, exported: bool = True
+) -> str:
     lines = [f"dataset {config.dataset!r}, mode {config.mode}"]
     if exported:
         path = config.exports_path / f"{EXPORT_STEM}.parquet"
@@ -145,6 +178,7 @@ def summary(config: RunConfig, ledger: Ledger, *, exported: bool = True) -> str:
                 f"note: the export holds {len(tickets)} tickets, not {config.rows}: the UI's "
                 "instance has more batches registered (e.g. from scheduled refreshes).",
             ]
+    lines += ["", f"quarantine: {quarantine_summary(rejects)}"]
     frame = ledger.frame()
     usage = summarize(frame, ["node", "model"], config.currency)
     totals = summarize(frame.assign(run="total"), ["run"], config.currency)

@@ -92,6 +92,9 @@ class ModelConfig(StrictModel):
     max_repairs: int = Field(default=2, ge=0, le=10)
     batch: bool = False
     batch_poll_s: float = Field(default=30.0, gt=0)
+    # How answers are constrained: a JSON-schema response_format, or JSON mode with the schema
+    # in the prompt only; `auto` picks json_schema where the model or its api_base allows it.
+    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
 
     @model_validator(mode="after")
     def _batch_needs_openai(self) -> ModelConfig:
@@ -338,6 +341,7 @@ class RunConfig(StrictModel):
     cost_limits: CostLimits = CostLimits()
     budget_usd: float | None = Field(default=None, gt=0)
     max_error_rate: float = Field(default=0.1, ge=0, le=1)
+    max_reject_rate: float = Field(default=0.02, ge=0, le=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     cache: bool = True
     refresh: RefreshConfig = RefreshConfig()

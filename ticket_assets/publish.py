@@ -28,16 +28,21 @@ class Release:
 
 
 def publish(
-    rows: pd.DataFrame, config: RunConfig, inputs: QualityInputs, costs: pd.DataFrame | None
+    rows: pd.DataFrame,
+    config: RunConfig,
+    inputs: QualityInputs,
+    costs: pd.DataFrame | None,
+    rejects: pd.DataFrame,
 ) -> Release:
-    """Check `rows` (the dataset), export what the checks keep, and describe it."""
+    """Check `rows` (the dataset), export what the checks keep, and describe it; `rejects`
+    are the tickets left out in quarantine, which the card accounts for."""
     kept, report = assess(rows, config.quality, inputs)
     directory = config.exports_path
     extras = [c for c in exported_columns(config) if c not in EXPORT_COLUMNS] + ["batch"]
     exports = write_exports(kept, directory, config.export, seed=config.seed, extra_columns=extras)
     frame = export_frame(kept, extras)
     plots = write_plots(frame, inputs.expected, directory) if len(frame) else {}
-    card = write_card(dataset_card(frame, config, report, plots, costs), directory)
+    card = write_card(dataset_card(frame, config, report, plots, costs, rejects), directory)
     quality = directory / QUALITY_FILE
     report.write(quality)
     return Release(frame, report, exports, plots, card, quality)

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from ticket_assets.vocabulary import match_key
+
 ANY = "*"
 OFFLINE_DIR = "offline"
 REFERENCE_LANGUAGE = "EN"
@@ -33,6 +35,7 @@ PRIORITY_LEVELS = ("low", "medium", "high")
 PARTIAL_SECTIONS = frozenset({"topics"})
 NAME_KEYS = ("customer_first", "customer_last", "agent_first", "agent_last")
 TAG_FIELDS = ("type", "queue", "priority", "any")
+TAG_SYNONYMS = "tag_synonyms.csv"  # optional: what models write -> a tag of tags.csv
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FORMATTER = string.Formatter()
@@ -133,6 +136,7 @@ class Tables:
     queues: tuple[str, ...]
     priorities: tuple[str, ...]
     tag_vocabulary: tuple[str, ...]
+    tag_synonyms: Mapping[str, str]  # synonym -> tag (tag_synonyms.csv), see vocabulary.py
     business_types: tuple[str, ...]
     personas: tuple[str, ...]
     tones: tuple[str, ...]
@@ -288,6 +292,7 @@ class Tables:
             queues=queues,
             priorities=priorities,
             tag_vocabulary=tag_vocabulary,
+            tag_synonyms=_load_tag_synonyms(directory, tag_vocabulary),
             business_types=business_types,
             personas=personas,
             tones=tones,
@@ -585,6 +590,26 @@ def unique_labels(table: CsvTable, column: str) -> tuple[str, ...]:
             raise row.fail(column, f"duplicate {label!r} (first on line {seen[label]})")
         seen[label] = row.line
     return tuple(seen)
+
+
+def _load_tag_synonyms(directory: Path, vocabulary: tuple[str, ...]) -> dict[str, str]:
+    """tag_synonyms.csv (optional): `synonym,tag` rows, every tag one of tags.csv."""
+    if not (directory / TAG_SYNONYMS).exists():
+        return {}
+    rows = CsvTable.read(directory, TAG_SYNONYMS, ("synonym", "tag"))
+    # Synonyms match ignoring case and separators, so they must differ in that form too.
+    taken = {match_key(tag): f"the tag {tag!r}" for tag in vocabulary}
+    synonyms = {}
+    for row in rows:
+        synonym, tag = row["synonym"], row["tag"]
+        if tag not in vocabulary:
+            raise row.fail("tag", f"{tag!r} is not a tag in tags.csv; add it there first")
+        clash = taken.get(match_key(synonym))
+        if clash is not None:
+            raise row.fail("synonym", f"{synonym!r} already matches {clash}")
+        taken[match_key(synonym)] = f"the synonym on line {row.line}"
+        synonyms[synonym] = tag
+    return synonyms
 
 
 def _require_positive_total(table: CsvTable, column: str, weights: Iterable[float]) -> None:

@@ -28,3 +28,15 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as test_instance:
         yield test_instance
+
+
+# An API key nobody has: tests check it never reaches a log, a file or an event.
+CANARY_KEY = "sk-canary-3c1f8e7a9b2d4f60"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary directory with its own Dagster home and the canary key as OPENAI_API_KEY."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
+    return tmp_path

@@ -3,6 +3,7 @@ built from the request, token usage reported, and faults injected on demand."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -76,6 +77,9 @@ class FakeLLMState:
     seed: int = 0
     # Fixed answers by output schema title (e.g. "TagsAnswer"), to plant invalid output.
     fixed_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # This share of conversations (by their first user message: the same ticket and node,
+    # repairs included) always gets truncated JSON, as a model that cannot do that ticket.
+    poisoned_share: float = 0.0
     requests: int = 0  # every request received, faulty or not
     calls: int = 0  # requests answered with a completion (what a provider would bill)
     prompt_tokens: int = 0
@@ -86,6 +90,11 @@ class FakeLLMState:
     authorization: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random | None = None
+
+    def poisoned(self, messages: list[dict[str, str]]) -> bool:
+        user = next((m["content"] for m in messages if m["role"] == "user"), "")
+        digest = int.from_bytes(hashlib.sha256(user.encode()).digest()[:4], "big")
+        return digest / 2**32 < self.poisoned_share
 
     def next_fault(self) -> str | None:
         with self.lock:
@@ -136,7 +145,6 @@ def _plain_answer(
     for title, answer in state.fixed_answers.items():
         if f'"{title}"' in system:
             return answer
-    text = "\n".join(m["content"] for m in messages)
     hint = _LANGUAGE_HINT.findall(system)
     language = hint[-1] if hint else "English"
     if wrong_language:
@@ -145,9 +153,10 @@ def _plain_answer(
     if '"TopicAnswer"' in system:
         return {"topic": "Printer keeps dropping off the network"}
     if '"TagsAnswer"' in system:
-        vocabulary = re.search(r"spelled exactly as listed:\n(.*)", text)
-        tags = vocabulary.group(1).split(", ")[:5] if vocabulary else []
-        return {"tags": tags}
+        # As a structured-output server would: the first tags of the schema's enum (the
+        # engine appends the schema, one line of JSON, to the system prompt).
+        schema = json.loads(system.rsplit("\n", 1)[-1])
+        return {"tags": schema["properties"]["tags"]["items"]["enum"][:5]}
     if '"FirstResponseAnswer"' in system:
         return {"first_response": reply}
     return {"subject": subject, "body": body}
@@ -241,7 +250,7 @@ class _Handler(JsonHandler):
             self._send(500, {"error": {"message": "internal error"}})
             return
         content = json.dumps(_answer(request["messages"], state, fault), ensure_ascii=False)
-        if fault == "malformed":
+        if fault == "malformed" or state.poisoned(request["messages"]):
             content = content[: len(content) // 2]
         prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4
         completion_tokens = len(content) // 4

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from ticket_assets.llm.cache import CacheCorruptError, ResponseCache
-from ticket_assets.llm.types import ProviderReply
+from ticket_assets.llm.journal import PaidCall
+from ticket_assets.llm.types import CallRecord, ProviderReply
 
 MESSAGES = [{"role": "system", "content": "Schreibe höflich."}, {"role": "user", "content": "Hi"}]
 PARAMS = {"temperature": 0.7, "max_tokens": 512, "seed": 3, "api_base": None}
@@ -21,6 +22,12 @@ SCHEMA = {"type": "object", "properties": {"subject": {"type": "string"}}}
 REPLY = ProviderReply(
     text='{"subject": "Grüße"}', input_tokens=40, output_tokens=9, cached_tokens=4
 )
+
+
+def paid() -> PaidCall:
+    """A journal entry for a paid call (each with its own call id)."""
+    record = CallRecord("topic", "t1", "openai/gpt-4o-mini", "openai", "v1", 40, 9, 0.001, 0.2)
+    return PaidCall("tickets.duckdb", "support_tickets", "run-1", record)
 
 
 def make_key(**changes: Any) -> str:
@@ -37,9 +44,9 @@ def test_round_trip(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "deep" / "er" / "cache.sqlite")
     key = make_key()
     assert cache.get(key) is None
-    cache.put(key, REPLY, model="openai/gpt-4o-mini")
+    cache.put(key, REPLY, model="openai/gpt-4o-mini", paid=paid())
     assert cache.get(key) == REPLY
-    cache.put(key, ProviderReply("{}", 1, 1), model="openai/gpt-4o-mini")  # replaces
+    cache.put(key, ProviderReply("{}", 1, 1), model="openai/gpt-4o-mini", paid=paid())  # replaces
     assert cache.get(key) == ProviderReply("{}", 1, 1)
 
 
@@ -75,7 +82,7 @@ def test_key_refuses_api_keys() -> None:
 
 def test_entries_persist_across_instances(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
-    ResponseCache(path).put("k", REPLY, model="m")
+    ResponseCache(path).put("k", REPLY, model="m", paid=paid())
     reopened = ResponseCache(path)
     assert reopened.get("k") == REPLY
     stats = reopened.stats()
@@ -89,9 +96,9 @@ def test_entries_persist_across_instances(tmp_path: Path) -> None:
 def test_clear_all_and_per_model(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "cache.sqlite")
     for i in range(3):
-        cache.put(f"a{i}", REPLY, model="model-a")
+        cache.put(f"a{i}", REPLY, model="model-a", paid=paid())
     for i in range(2):
-        cache.put(f"b{i}", REPLY, model="model-b")
+        cache.put(f"b{i}", REPLY, model="model-b", paid=paid())
     assert cache.stats().per_model == {"model-a": 3, "model-b": 2}
     assert cache.clear("model-a") == 3
     assert cache.clear("model-a") == 0
@@ -111,19 +118,19 @@ def test_corrupt_file_names_the_file_and_clear_deletes_it(tmp_path: Path) -> Non
         cache.clear("some-model")
     assert cache.clear() == 0
     assert not path.exists()
-    cache.put("k", REPLY, model="m")
+    cache.put("k", REPLY, model="m", paid=paid())
     assert cache.get("k") == REPLY
 
 
 def test_each_thread_gets_its_own_connection(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    cache.put("main", REPLY, model="m")
+    cache.put("main", REPLY, model="m", paid=paid())
     errors: list[BaseException] = []
 
     def work(name: str) -> None:
         try:
             for i in range(50):
-                cache.put(f"{name}-{i}", REPLY, model=name)
+                cache.put(f"{name}-{i}", REPLY, model=name, paid=paid())
             assert cache.get("main") == REPLY
         except BaseException as error:
             errors.append(error)
@@ -141,9 +148,9 @@ def _write_many(cache: ResponseCache, name: str, count: int, start: Barrier, res
     try:
         start.wait(timeout=30)
         for i in range(count):
-            cache.put(f"{name}-{i}", ProviderReply(f"{name} {i}", i, i), model=name)
+            cache.put(f"{name}-{i}", ProviderReply(f"{name} {i}", i, i), model=name, paid=paid())
             # Overlapping keys too: both processes replace the same rows.
-            cache.put(f"shared-{i % 20}", ProviderReply(name, 0, 0), model="shared")
+            cache.put(f"shared-{i % 20}", ProviderReply(name, 0, 0), model="shared", paid=paid())
         results.put("ok")
     except BaseException:
         results.put(traceback.format_exc())
@@ -169,7 +176,7 @@ def test_concurrent_writers_in_two_processes_lose_nothing(tmp_path: Path) -> Non
 
 
 def _put_then_signal(cache: ResponseCache, written: Event) -> None:
-    cache.put("from-child", REPLY, model="m")
+    cache.put("from-child", REPLY, model="m", paid=paid())
     written.set()
 
 
@@ -197,7 +204,7 @@ def test_a_put_is_visible_to_another_process_at_once(tmp_path: Path, method: str
     results = context.Queue()
     reader = context.Process(target=_read_after_signal, args=(cache, written, results))
     reader.start()
-    cache.put("from-parent", REPLY, model="m")
+    cache.put("from-parent", REPLY, model="m", paid=paid())
     written.set()
     assert results.get(timeout=60) == REPLY
     reader.join(timeout=30)

@@ -115,10 +115,11 @@ def test_invalid_llm_answers_fail_the_step_and_keep_existing_rows(
         code = main([*args, "--seed", "7", "--model", "openai/gpt-4o-mini", "--api-base", url])
     _, err = capsys.readouterr()
     assert code == 1
-    assert "step tagging failed" in err
-    assert "tag 'Unicorns' is not in the tag vocabulary" in err
+    assert "step tagging failed" in err and "over max_reject_rate 2.0%" in err
+    assert "not in the vocabulary: 'Unicorns'" in err
     assert "Traceback" not in err
-    # Each answer was re-asked twice with the error, then the step failed without writing.
+    # Each answer was re-asked twice with the error, then every ticket was quarantined: far
+    # past max_reject_rate, so the step failed without writing.
     assert state.calls == 6 * 3 + 6 + 6  # topic and email_draft ran, tagging 3 tries each
     pd.testing.assert_frame_equal(store.read_table("tagging"), before)
 

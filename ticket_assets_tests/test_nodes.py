@@ -10,7 +10,7 @@ import pytest
 
 from ticket_assets.config import ModelConfig, RunConfig, build_config
 from ticket_assets.llm.client import CostLimitError, LLMClient
-from ticket_assets.llm.types import LLMOutputError, LLMRequest
+from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NODES, NodeContext, written_columns
 from ticket_assets.orchestration.assets import tables_for
 from ticket_assets.plan import plan_frame
@@ -105,13 +105,19 @@ def test_invalid_answer_is_reasked_with_the_error(config: RunConfig) -> None:
     assert [r.attempt for r in ctx.llm.ledger.records] == [1, 2, 3]
 
 
-def test_answers_still_invalid_after_repairs_fail_naming_the_ticket(config: RunConfig) -> None:
-    provider = _ScriptedProvider([{"topic": "Fix {customer_name} now"}] * 3)
-    with pytest.raises(LLMOutputError) as caught:
-        _topic_only(config, provider)
-    message = str(caught.value)
-    assert "node topic: 1 of 1 answers failed validation" in message
-    assert "template or markup residue '{customer_name}'" in message
+def test_a_ticket_still_invalid_after_repairs_is_quarantined_not_written(
+    config: RunConfig,
+) -> None:
+    provider = _ScriptedProvider([{"topic": "Fix {customer_name} now"}] * 3 + [{"topic": "Ok"}])
+    scripted = config.with_model(model="scripted/test")
+    ctx = _context(scripted, scripted=provider)
+    frame = plan_frame(scripted, [("EN", "b0000")], 1).head(2)
+    result = NODES["topic"].run(frame, ctx)
+    assert list(result["ticket_id"]) == [frame["ticket_id"].iloc[1]]
+    [rejection] = ctx.llm.rejections
+    assert rejection.key == frame["ticket_id"].iloc[0] and rejection.attempts == 3
+    assert "template or markup residue '{customer_name}'" in rejection.reason
+    assert (rejection.language, rejection.batch) == ("EN", "b0000")
 
 
 def test_cost_limits_warn_and_error(config: RunConfig, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,9 +14,11 @@ import pytest
 
 from ticket_assets.llm.throttle import Throttle, ThrottleSettings
 from ticket_assets.llm.types import (
+    EndpointError,
     PermanentProviderError,
     RateLimited,
     TransientProviderError,
+    UnreachableError,
 )
 
 T = TypeVar("T")
@@ -385,3 +387,66 @@ def test_real_clock_retries_rate_limits_and_cancellation_frees_slots() -> None:
     assert time.perf_counter() - started < 1.0
     # A Throttle outlives its event loop: the next asyncio.run can use it.
     assert asyncio.run(throttle.call(flaky, tokens=1)) == ("ok", 1)
+
+
+def _refused() -> UnreachableError:
+    return UnreachableError(
+        "ConnectionError", summary="m at http://127.0.0.1:9/v1: connection refused", hint="fix"
+    )
+
+
+def test_an_endpoint_error_fails_later_calls_at_once_for_a_while() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(dead_for_s=30.0))
+    probe = Probe(fake, latency=0.0)
+
+    with pytest.raises(EndpointError, match="key was refused"):
+        fake.run(throttle.call(probe([EndpointError("key was refused")]), tokens=1))
+    with pytest.raises(EndpointError, match="key was refused"):
+        fake.run(throttle.call(probe(), tokens=1))
+    assert len(probe.starts) == 1  # the second call sent nothing
+    assert throttle.stats.refused_dead == 1
+    fake.now += 30.0  # then the endpoint is tried again (a server started, a key fixed)
+    assert fake.run(throttle.call(probe(), tokens=1)) == ("ok", 1)
+
+
+def test_connection_failures_in_a_row_are_fatal_without_the_backoff_schedule() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(max_retries=6, backoff_base_s=0.5))
+    probe = Probe(fake, latency=0.0)
+
+    with pytest.raises(EndpointError) as raised:
+        fake.run(throttle.call(probe([_refused() for _ in range(10)]), tokens=1))
+    assert str(raised.value) == "m at http://127.0.0.1:9/v1: connection refused (3 attempts); fix"
+    assert len(probe.starts) == 3
+    assert sum(fake.delays) <= 0.5 + 1.0  # two short backoffs, not seven rising ones
+
+
+def test_connection_failures_from_an_endpoint_that_answered_before_are_retried() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(max_retries=4, backoff_base_s=0.01))
+    probe = Probe(fake, latency=0.0)
+
+    assert fake.run(throttle.call(probe(), tokens=1)) == ("ok", 1)
+    with pytest.raises(UnreachableError):
+        fake.run(throttle.call(probe([_refused() for _ in range(10)]), tokens=1))
+    assert len(probe.starts) == 1 + 5  # the full retry budget, as for any transient error
+
+
+def test_calls_in_flight_when_the_endpoint_dies_fail_with_the_same_message() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=8))
+    probe = Probe(fake, latency=1.0)
+
+    async def main() -> list[BaseException | tuple[str, int]]:
+        calls = [throttle.call(probe([_refused() for _ in range(10)]), tokens=1) for _ in range(12)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = fake.run(main())
+    assert {str(outcome) for outcome in outcomes} == {
+        "m at http://127.0.0.1:9/v1: connection refused (3 attempts); fix"
+    }
+    assert all(isinstance(outcome, EndpointError) for outcome in outcomes)
+    # The first wave, and two waiting calls that took the slots of the first two failures
+    # before the third made the verdict; the last two were refused unsent.
+    assert len(probe.starts) == 8 + 2

@@ -1,9 +1,13 @@
-"""A persistent response cache keyed by the content of a call, in one SQLite file.
+"""A persistent response cache keyed by the content of a call, in one SQLite file, with the
+journal of paid calls (journal.py) beside it.
 
 Several processes may read and write at once: WAL mode lets readers run beside the single
 writer, and the busy timeout makes writers queue instead of failing. Each put is its own
-committed transaction, so a crash loses nothing that was already put. Calls are short and
-synchronous; coroutines may call them directly.
+committed transaction (the answer and its journal entry together), so a crash loses nothing
+that was already put. The engine keeps only valid answers here for later runs: a repaired
+answer replaces the invalid one under the first question's key, and the answers of a ticket
+that stayed invalid are discarded. Calls are short and synchronous; coroutines may call them
+directly.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ticket_assets.llm import journal
+from ticket_assets.llm.journal import PaidCall
 from ticket_assets.llm.types import ProviderReply
 
 BUSY_TIMEOUT_S = 30.0
@@ -125,9 +131,13 @@ class ResponseCache:
             )
         return None if row is None else ProviderReply(*row)
 
-    def put(self, key: str, reply: ProviderReply, *, model: str) -> None:
-        with self._guard():
-            self._connection().execute(
+    def put(self, key: str, reply: ProviderReply, *, model: str, paid: PaidCall | None) -> None:
+        """Store an answer and journal the call that paid for it (None: an answer paid for
+        under another key, e.g. a repair), in one transaction."""
+        with self._guard(), self._transaction() as connection:
+            if paid is not None:
+                journal.insert(connection, paid)
+            connection.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
@@ -139,6 +149,26 @@ class ResponseCache:
                     datetime.now(UTC).isoformat(timespec="seconds"),
                 ),
             )
+
+    def discard(self, key: str) -> None:
+        """Forget an answer that failed validation: a later run asks afresh."""
+        with self._guard():
+            self._connection().execute("DELETE FROM responses WHERE key = ?", (key,))
+
+    def journal(self, paid: PaidCall) -> None:
+        """Journal a paid call whose answer is not cached (`--no-cache`)."""
+        with self._guard():
+            journal.insert(self._connection(), paid)
+
+    def paid_calls(self, database: str, dataset: str) -> list[PaidCall]:
+        """The journaled calls of `dataset` (ledger in `database`) not yet known folded."""
+        with self._guard():
+            return journal.select(self._connection(), database, dataset)
+
+    def forget_paid(self, call_ids: Sequence[str]) -> None:
+        """Drop journal entries once the ledger holds them."""
+        with self._guard(), self._transaction() as connection:
+            journal.delete(connection, call_ids)
 
     def clear(self, model: str | None = None) -> int:
         """Removes the entries of `model`, or all; returns how many.
@@ -192,6 +222,7 @@ class ResponseCache:
             connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             _enable_wal(connection)
             connection.execute(_SCHEMA)
+            connection.execute(journal.SCHEMA)
         except BaseException:
             connection.close()
             raise
@@ -201,6 +232,17 @@ class ResponseCache:
         if getattr(self._local, "pid", None) == os.getpid():
             self._local.connection.close()
         self._local = threading.local()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

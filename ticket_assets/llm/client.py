@@ -1,7 +1,8 @@
 """The one LLM facade nodes talk to.
 
-`LLMClient.complete(node, requests)` returns one validated answer per request, in order.
-Underneath, per node's model:
+`LLMClient.complete(node, requests)` returns one validated answer per request, in order, or
+a `Rejection` for a ticket whose answer stayed invalid after its repairs (the client keeps
+those in `rejections` too). Underneath, per node's model:
 - `offline`: the deterministic local responders, one call per ticket;
 - anything else: `RemoteEngine` (engine.py): grouping, cache, throttle, litellm, repairs.
 The facade owns what is common: validation, the ledger, per-call cost limits, the budget.
@@ -21,7 +22,7 @@ from ticket_assets.config import ModelConfig, RunConfig
 from ticket_assets.llm.budget import Budget
 from ticket_assets.llm.ledger import Ledger
 from ticket_assets.llm.offline import OfflineProvider
-from ticket_assets.llm.types import CallRecord, CostLimitError, LLMOutputError, LLMRequest
+from ticket_assets.llm.types import CallRecord, CostLimitError, LLMRequest, Rejection
 from ticket_assets.tables import Tables
 
 
@@ -88,7 +89,10 @@ def validate_answer(request: LLMRequest, content: Any, *, check_language: bool) 
 
 
 class LLMClient:
-    """Facade: `complete(node, requests)` returns validated outputs in request order."""
+    """Facade: `complete(node, requests)` returns validated outputs in request order.
+
+    `run_id` names the Dagster run the calls are paid for in (the journal of paid calls
+    records it, see journal.py)."""
 
     def __init__(
         self,
@@ -99,16 +103,19 @@ class LLMClient:
         budget: Budget | None = None,
         use_cache: bool | None = None,
         local_providers: Mapping[str, LocalProvider] | None = None,
+        run_id: str = "",
     ) -> None:
         self.config = config
+        self.run_id = run_id
         self.ledger = Ledger()
+        self.rejections: list[Rejection] = []
         self.log = logger or logging.getLogger("ticket_assets.llm")
         self.budget = budget or Budget(config.budget_usd)
         self.use_cache = config.cache if use_cache is None else use_cache
         self._local: dict[str, LocalProvider] = {"offline": OfflineAdapter(tables, config.seed)}
         self._local.update(local_providers or {})
 
-    def complete(self, node: str, requests: Sequence[LLMRequest]) -> list[BaseModel]:
+    def complete(self, node: str, requests: Sequence[LLMRequest]) -> list[BaseModel | Rejection]:
         model = self.config.model_for(node)
         if not requests:
             return []
@@ -119,19 +126,12 @@ class LLMClient:
             from ticket_assets.llm.engine import RemoteEngine
 
             outputs = RemoteEngine(self, node, model).run(requests)
-        failures = [(r, o) for r, o in zip(requests, outputs, strict=True) if isinstance(o, str)]
-        if failures:
-            shown = "; ".join(f"ticket {r.key}: {why}" for r, why in failures[:5])
-            more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
-            raise LLMOutputError(
-                f"node {node}: {len(failures)} of {len(requests)} answers failed validation "
-                f"with {model.model} after {model.max_repairs} repairs: {shown}{more}"
-            )
-        return outputs  # type: ignore[return-value]
+        self.rejections.extend(o for o in outputs if isinstance(o, Rejection))
+        return outputs
 
     def _complete_local(
         self, request: LLMRequest, model: ModelConfig, provider: LocalProvider
-    ) -> BaseModel | str:
+    ) -> BaseModel | Rejection:
         repair: str | None = None
         for attempt in range(1, model.max_repairs + 2):
             started = time.perf_counter()
@@ -156,7 +156,15 @@ class LLMClient:
             if not isinstance(result, str):
                 return result
             repair = result
-        return repair or "no answer"
+        return Rejection(
+            request.node,
+            request.key,
+            repair or "no answer",
+            model.max_repairs + 1,
+            model.model,
+            request.variables.get("language", ""),
+            request.variables.get("batch", ""),
+        )
 
     def account(self, record: CallRecord) -> None:
         """Add a call to the ledger and apply the per-call cost limits."""

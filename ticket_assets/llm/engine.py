@@ -3,16 +3,22 @@
 Round 1 asks every ticket, several per call where `tickets_per_call` > 1 (tickets that share
 a system prompt share a call, answers are matched back by ticket id). Tickets whose answer
 was invalid, missing or whose call failed are asked again alone, with the validation error,
-for up to `max_repairs` more rounds. Every call goes through the response cache, then the
-budget, then the throttle (concurrency, rate limits, retries), then litellm.
+for up to `max_repairs` more rounds; what is still invalid then comes back as a `Rejection`
+(the ticket is quarantined, the step goes on). Every call goes through the response cache,
+then the budget, then the throttle (concurrency, rate limits, retries), then litellm. A paid
+call is journaled as it is sent and again, with its answer cached, the moment it arrives.
+A repaired answer is cached under the ticket's first question too, and the answers of a
+quarantined ticket are taken out of the cache: no later run replays an invalid answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import multiprocessing
 import os
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ticket_assets.llm.cache import ResponseCache
+from ticket_assets.llm.journal import PaidCall
 from ticket_assets.llm.pricing import price_for
 from ticket_assets.llm.remote import LiteLLMProvider
 from ticket_assets.llm.throttle import Throttle, ThrottleSettings
@@ -30,11 +37,14 @@ from ticket_assets.llm.types import (
     BudgetExceeded,
     CallRecord,
     CostLimitError,
+    EndpointError,
     LLMCallError,
     LLMRequest,
     PermanentProviderError,
     ProviderError,
     ProviderReply,
+    ProviderTimeout,
+    Rejection,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +65,7 @@ BATCH_KEY_VARIABLE = "OPENAI_API_KEY"
 MIN_PER_WORKER = 64
 # Calls finished before the error rate is judged, so one early failure does not stop a run.
 MIN_CALLS_FOR_ERROR_RATE = 20
+UNANSWERED_PRICE_SOURCE = "estimated: no answer received"
 
 
 @cache
@@ -73,14 +84,14 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _work(
-    config: RunConfig, node: str, requests: list[LLMRequest], use_cache: bool
-) -> tuple[list[BaseModel | str], list[CallRecord], BaseException | None]:
+    config: RunConfig, node: str, requests: list[LLMRequest], use_cache: bool, run_id: str
+) -> tuple[list[BaseModel | Rejection], list[CallRecord], BaseException | None]:
     """A worker's slice: its answers, its ledger records, and the error that stopped it (the
     records come back even then, so every paid call reaches the parent's ledger)."""
     from ticket_assets.llm.client import LLMClient
     from ticket_assets.orchestration.assets import tables_for
 
-    client = LLMClient(config, tables_for(config), use_cache=use_cache)
+    client = LLMClient(config, tables_for(config), use_cache=use_cache, run_id=run_id)
     engine = RemoteEngine(client, node, config.model_for(node))
     try:
         return engine.run(requests), client.ledger.records, None
@@ -116,14 +127,11 @@ class _NodeStopped(Exception):
 
 @dataclass
 class _Fetched:
-    """A call's reply, or the error that ended it."""
+    """A call's reply and its ledger record, or the error that ended it."""
 
     reply: ProviderReply | None = None
+    record: CallRecord | None = None
     error: str = ""
-    cache_hit: bool = False
-    batch: bool = False
-    http_attempts: int = 0
-    latency_s: float = 0.0
 
 
 @dataclass
@@ -133,6 +141,9 @@ class _Call:
     schema: dict[str, Any]
     schema_name: str
     max_tokens: int
+    first: LLMRequest  # partition, prompt version
+    tickets: str  # the ticket ids the call answers, comma-joined
+    cache_key: str = ""
 
 
 def _partition(request: LLMRequest) -> tuple[str, str]:
@@ -160,7 +171,9 @@ class RemoteEngine:
         self.node = node
         self.model = model
         self.price = price_for(client.config, model)
-        self.cache = ResponseCache(client.config.cache_path) if client.use_cache else None
+        # The file also holds the journal of paid calls, which is kept with --no-cache too.
+        self.cache = ResponseCache(client.config.cache_path)
+        self.use_cache = client.use_cache
         self.throttle = _throttle(
             model.model,
             model.api_base,
@@ -173,11 +186,14 @@ class RemoteEngine:
         )
         self.calls_finished = 0
         self.calls_failed: list[str] = []
+        # Journal entries of calls that timed out, and the output tokens of answered calls.
+        self.unanswered: list[PaidCall] = []
+        self.output_tokens: list[int] = []
         # Set when the node must stop (budget, error rate): no new call starts, calls in
         # flight finish and are accounted, then this is raised.
         self.stop: Exception | None = None
 
-    def run(self, requests: Sequence[LLMRequest]) -> list[BaseModel | str]:
+    def run(self, requests: Sequence[LLMRequest]) -> list[BaseModel | Rejection]:
         workers = self.model.workers
         if workers > 1 and not self.model.batch and len(requests) >= workers * MIN_PER_WORKER:
             return self._run_in_workers(requests, workers)
@@ -185,7 +201,7 @@ class RemoteEngine:
 
     def _run_in_workers(
         self, requests: Sequence[LLMRequest], workers: int
-    ) -> list[BaseModel | str]:
+    ) -> list[BaseModel | Rejection]:
         """Spread the calls over worker processes: litellm costs ~6 ms of CPU per call, so
         one event loop saturates a core near 130 calls/s. Each worker gets a contiguous slice
         (partitions stay together), its share of concurrency, rate limits and budget."""
@@ -211,10 +227,12 @@ class RemoteEngine:
         slices = [list(requests[i : i + size]) for i in range(0, len(requests), size)]
         pool = _worker_pool(workers)
         futures = [
-            pool.submit(_work, worker_config, self.node, part, self.client.use_cache)
+            pool.submit(
+                _work, worker_config, self.node, part, self.client.use_cache, self.client.run_id
+            )
             for part in slices
         ]
-        outputs: list[BaseModel | str] = []
+        outputs: list[BaseModel | Rejection] = []
         error: BaseException | None = None
         for future in futures:
             part_outputs, records, part_error = future.result()
@@ -226,32 +244,52 @@ class RemoteEngine:
             raise error
         return outputs
 
-    async def _run(self, requests: Sequence[LLMRequest]) -> list[BaseModel | str]:
+    async def _run(self, requests: Sequence[LLMRequest]) -> list[BaseModel | Rejection]:
         results: dict[int, BaseModel | _Invalid] = dict.fromkeys(
             range(len(requests)), _Invalid("not asked")
         )
         todo = list(range(len(requests)))
+        asked = dict.fromkeys(todo, 0)
+        made: list[_Call] = []
+        first_asked: dict[int, str] = {}  # a ticket's first call of its own: its cache key
         for attempt in range(1, self.model.max_repairs + 2):
             if not todo:
                 break
+            for index in todo:
+                asked[index] += 1
             calls = self._plan(requests, todo, results, grouped=attempt == 1)
+            made.extend(calls)
             if self.model.batch:
                 fetched = await asyncio.to_thread(self._fetch_batch, calls, attempt)
             else:
-                fetched = await asyncio.gather(*(self._fetch(call) for call in calls))
+                fetched = await asyncio.gather(*(self._fetch(call, attempt) for call in calls))
             # Settle every reply before raising anything, so each paid call is in the ledger.
             over_limit: list[CostLimitError] = []
             for call, reply in zip(calls, fetched, strict=True):
                 try:
-                    results.update(self._settle(call, reply, requests, attempt))
+                    outcome = self._settle(call, reply, requests)
                 except CostLimitError as error:
                     over_limit.append(error)
+                    continue
+                results.update(outcome)
+                self._remember_repair(call, reply, outcome, first_asked)
+            self._book_unanswered()
             if over_limit:
                 raise over_limit[0]
             if self.stop is not None:
                 raise self.stop
             todo = [i for i, result in results.items() if isinstance(result, _Invalid)]
-        return [r.reason if isinstance(r, _Invalid) else r for r in results.values()]
+        self._forget_answers_of(set(todo), made)
+        return [
+            self._reject(requests[i], r.reason, asked[i]) if isinstance(r, _Invalid) else r
+            for i, r in results.items()
+        ]
+
+    def _reject(self, request: LLMRequest, reason: str, attempts: int) -> Rejection:
+        language, batch = _partition(request)
+        return Rejection(
+            self.node, request.key, reason, attempts, self.model.model, language, batch
+        )
 
     # --- building calls ---------------------------------------------------------------
 
@@ -294,6 +332,7 @@ class RemoteEngine:
     ) -> _Call:
         first = requests[indices[0]]
         system = first.messages[0]["content"]
+        tickets = ",".join(requests[i].key for i in indices)
         if len(indices) == 1:
             schema = _schema(first.output_model)
             previous = results[indices[0]]
@@ -312,6 +351,8 @@ class RemoteEngine:
                 schema,
                 first.output_model.__name__,
                 self.model.max_tokens,
+                first,
+                tickets,
             )
         item = _item_schema(first.output_model)
         schema = {
@@ -319,7 +360,7 @@ class RemoteEngine:
             "properties": {"items": {"type": "array", "items": item}},
             "required": ["items"],
         }
-        tickets = "\n\n".join(
+        grouped = "\n\n".join(
             f"### Ticket {requests[i].key}\n{requests[i].messages[1]['content']}" for i in indices
         )
         instructions = GROUP_INSTRUCTIONS.format(
@@ -329,11 +370,13 @@ class RemoteEngine:
             indices,
             [
                 {"role": "system", "content": f"{system}\n\n{instructions}"},
-                {"role": "user", "content": tickets},
+                {"role": "user", "content": grouped},
             ],
             schema,
             f"{first.output_model.__name__}Items",
             self.model.max_tokens * len(indices),
+            first,
+            tickets,
         )
 
     # --- making calls -----------------------------------------------------------------
@@ -360,15 +403,15 @@ class RemoteEngine:
             "seed": self.client.config.seed,
         }
 
-    async def _fetch(self, call: _Call) -> _Fetched:
+    async def _fetch(self, call: _Call, attempt: int) -> _Fetched:
         """The reply to one call: from the cache, or online through the throttle."""
         if self.stop is not None:
             return _Fetched(error="not asked: the node stopped early")
         started = time.perf_counter()
-        key = self._cache_key(call)
-        cached = self.cache.get(key) if self.cache is not None else None
+        call.cache_key = self._cache_key(call)
+        cached = self.cache.get(call.cache_key) if self.use_cache else None
         if cached is not None:
-            return _Fetched(cached, cache_hit=True)
+            return _Fetched(cached, self._record(call, cached, attempt, cache_hit=True))
         prompt_tokens = sum(len(m["content"]) for m in call.messages) // 4
         worst_case = self.price.max_cost(prompt_tokens, call.max_tokens)
         try:
@@ -378,14 +421,26 @@ class RemoteEngine:
             return _Fetched(error=str(error))
         body = self._request_body(call)
         model = self.model.model_copy(update={"max_tokens": call.max_tokens})
+        answered: list[PaidCall] = []
 
         async def send() -> ProviderReply:
             # Checked here, after waiting for a slot: the node may have stopped meanwhile.
             if self.stop is not None:
                 raise _NodeStopped
-            return await _provider().acomplete(
-                model, call.messages, body["response_format"], self.client.config.seed
-            )
+            # Journaled before it leaves: if the process dies now, the call may be billed.
+            sent = self._journal(self._estimate(call, attempt, prompt_tokens))
+            try:
+                reply = await _provider().acomplete(
+                    model, call.messages, body["response_format"], self.client.config.seed
+                )
+            except ProviderTimeout:
+                self.unanswered.append(sent)  # the server may finish and bill it anyway
+                raise
+            except ProviderError:
+                self.cache.forget_paid([sent.record.call_id])  # an error answer: not billed
+                raise
+            answered.append(sent)
+            return reply
 
         reply: ProviderReply | None = None
         try:
@@ -393,14 +448,98 @@ class RemoteEngine:
         except _NodeStopped:
             return _Fetched(error="not asked: the node stopped early")
         except ProviderError as error:
+            if isinstance(error, EndpointError):  # no other call can succeed: stop at once
+                self.stop = self.stop or LLMCallError(f"node {self.node}: {error}")
             self._count(failure=str(error))
             return _Fetched(error=str(error))
         finally:
             self.client.budget.settle(worst_case, self.price.cost(reply) if reply else 0.0)
         self._count()
-        if self.cache is not None:
-            self.cache.put(key, reply, model=self.model.model)
-        return _Fetched(reply, http_attempts=attempts, latency_s=time.perf_counter() - started)
+        record = self._record(
+            call,
+            reply,
+            attempt,
+            http_attempts=attempts,
+            latency_s=time.perf_counter() - started,
+            call_id=answered[-1].record.call_id,
+        )
+        self._keep(call, reply, record)
+        self.output_tokens.append(reply.output_tokens)
+        return _Fetched(reply, record)
+
+    def _journal(self, record: CallRecord) -> PaidCall:
+        config = self.client.config
+        paid = PaidCall(str(config.database_path), config.dataset, self.client.run_id, record)
+        self.cache.journal(paid)
+        return paid
+
+    def _keep(self, call: _Call, reply: ProviderReply, record: CallRecord) -> None:
+        """Journal a paid call's answer as soon as it arrives (replacing the entry made when
+        it was sent), with the answer cached in the same transaction."""
+        config = self.client.config
+        paid = PaidCall(str(config.database_path), config.dataset, self.client.run_id, record)
+        if self.use_cache:
+            self.cache.put(call.cache_key, reply, model=self.model.model, paid=paid)
+        else:
+            self.cache.journal(paid)
+
+    def _estimate(
+        self, call: _Call, attempt: int, prompt_tokens: int, output_tokens: int = 0
+    ) -> CallRecord:
+        """The ledger record of a call sent without an answer received (yet): tokens as
+        estimated, a price source that says so."""
+        estimate = ProviderReply("", prompt_tokens, output_tokens)
+        record = self._record(call, estimate, attempt)
+        return dataclasses.replace(record, price_source=UNANSWERED_PRICE_SOURCE)
+
+    def _book_unanswered(self) -> None:
+        """Calls that timed out count as paid: a provider finishes and bills a request whose
+        client stopped waiting. Their output is estimated as the node's mean so far."""
+        mean_output = round(statistics.fmean(self.output_tokens)) if self.output_tokens else 0
+        for sent in self.unanswered:
+            record = dataclasses.replace(
+                sent.record,
+                output_tokens=mean_output,
+                cost_usd=self.price.cost(ProviderReply("", sent.record.input_tokens, mean_output)),
+            )
+            self.client.budget.settle(0.0, record.cost_usd)
+            self.client.account(record)
+        self.unanswered.clear()
+
+    def _record(
+        self,
+        call: _Call,
+        reply: ProviderReply,
+        attempt: int,
+        *,
+        cache_hit: bool = False,
+        batch: bool = False,
+        http_attempts: int = 1,
+        latency_s: float = 0.0,
+        call_id: str | None = None,
+    ) -> CallRecord:
+        language, batch_name = _partition(call.first)
+        return CallRecord(
+            **({"call_id": call_id} if call_id else {}),
+            node=self.node,
+            key=call.tickets,
+            model=self.model.model,
+            provider=self.model.provider,
+            prompt_version=call.first.prompt_version,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cost_usd=0.0 if cache_hit else self.price.cost(reply, batch=batch),
+            latency_s=latency_s,
+            cache_hit=cache_hit,
+            attempt=attempt,
+            tickets=len(call.indices),
+            cached_tokens=reply.cached_tokens,
+            http_attempts=0 if cache_hit else http_attempts,
+            batch_api=batch,
+            price_source=self.price.source,
+            language=language,
+            batch=batch_name,
+        )
 
     def _fetch_batch(self, calls: Sequence[_Call], attempt: int) -> list[_Fetched]:
         """The replies to a round's calls through the provider's Batch API (half price,
@@ -410,9 +549,11 @@ class RemoteEngine:
         fetched: dict[int, _Fetched] = {}
         pending: list[tuple[str, dict[str, Any]]] = []
         for position, call in enumerate(calls):
-            cached = self.cache.get(self._cache_key(call)) if self.cache is not None else None
+            call.cache_key = self._cache_key(call)
+            cached = self.cache.get(call.cache_key) if self.use_cache else None
             if cached is not None:
-                fetched[position] = _Fetched(cached, cache_hit=True)
+                record = self._record(call, cached, attempt, cache_hit=True)
+                fetched[position] = _Fetched(cached, record)
             else:
                 pending.append((str(position), self._request_body(call)))
         if pending:
@@ -446,11 +587,11 @@ class RemoteEngine:
                         continue
                     self._count()
                     spent += self.price.cost(result, batch=True)
-                    if self.cache is not None:
-                        self.cache.put(
-                            self._cache_key(calls[position]), result, model=self.model.model
-                        )
-                    fetched[position] = _Fetched(result, batch=True)
+                    record = self._record(
+                        calls[position], result, attempt, batch=True, http_attempts=0
+                    )
+                    self._keep(calls[position], result, record)
+                    fetched[position] = _Fetched(result, record)
             except ProviderError as error:
                 for custom_id, _ in pending:
                     fetched.setdefault(int(custom_id), _Fetched(error=str(error)))
@@ -459,39 +600,41 @@ class RemoteEngine:
         return [fetched[position] for position in range(len(calls))]
 
     def _settle(
-        self, call: _Call, fetched: _Fetched, requests: Sequence[LLMRequest], attempt: int
+        self, call: _Call, fetched: _Fetched, requests: Sequence[LLMRequest]
     ) -> dict[int, BaseModel | _Invalid]:
         """Account for a fetched reply and turn it into answers (or reasons to ask again)."""
-        if fetched.reply is None:
+        if fetched.reply is None or fetched.record is None:
             return {i: _Invalid(f"call failed: {fetched.error}") for i in call.indices}
-        reply = fetched.reply
-        first = requests[call.indices[0]]
-        self.client.account(
-            CallRecord(
-                node=self.node,
-                key=",".join(requests[i].key for i in call.indices),
-                model=self.model.model,
-                provider=self.model.provider,
-                prompt_version=first.prompt_version,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                cost_usd=0.0 if fetched.cache_hit else self.price.cost(reply, batch=fetched.batch),
-                latency_s=fetched.latency_s,
-                cache_hit=fetched.cache_hit,
-                attempt=attempt,
-                tickets=len(call.indices),
-                cached_tokens=reply.cached_tokens,
-                http_attempts=fetched.http_attempts,
-                batch_api=fetched.batch,
-                price_source=self.price.source,
-                language=first.variables.get("language", ""),
-                batch=first.variables.get("batch", ""),
-            )
-        )
+        self.client.account(fetched.record)
+        text = fetched.reply.text
         if len(call.indices) == 1:
             index = call.indices[0]
-            return {index: self._validate(requests[index], reply.text, call.messages[2:])}
-        return self._split(call, requests, reply.text)
+            return {index: self._validate(requests[index], text, call.messages[2:])}
+        return self._split(call, requests, text)
+
+    def _remember_repair(
+        self,
+        call: _Call,
+        fetched: _Fetched,
+        outcome: Mapping[int, BaseModel | _Invalid],
+        first_asked: dict[int, str],
+    ) -> None:
+        """Cache a repaired answer under the ticket's first question too, in place of the
+        invalid answer it got there: a rerun is served the valid answer at once."""
+        if len(call.indices) != 1 or not call.cache_key:
+            return
+        index = call.indices[0]
+        first = first_asked.setdefault(index, call.cache_key)
+        valid = not isinstance(outcome[index], _Invalid)
+        if valid and first != call.cache_key and fetched.reply is not None and self.use_cache:
+            self.cache.put(first, fetched.reply, model=self.model.model, paid=None)
+
+    def _forget_answers_of(self, rejected: set[int], calls: Sequence[_Call]) -> None:
+        """Take the answers that only served quarantined tickets out of the cache, so the
+        next run asks those tickets afresh instead of replaying a failure."""
+        for call in calls:
+            if call.cache_key and set(call.indices) <= rejected:
+                self.cache.discard(call.cache_key)
 
     def _validate(
         self, request: LLMRequest, text: str, earlier_turns: Sequence[dict[str, str]] = ()

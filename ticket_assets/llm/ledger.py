@@ -29,6 +29,7 @@ LEDGER_COLUMNS = [
     "http_attempts",
     "batch_api",
     "price_source",
+    "call_id",
 ]
 
 

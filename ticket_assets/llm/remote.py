@@ -4,27 +4,57 @@ litellm is imported lazily (it costs seconds) and reads API keys from the enviro
 itself, so keys never pass through our objects; error messages are scrubbed of any key
 value all the same. Retries are ours (see throttle.py), so litellm's and the OpenAI SDK's
 own retries are switched off.
+
+What no retry can fix stops the node at once with one line naming the endpoint and the fix: a
+refused key, an unknown model (EndpointError), and an endpoint that refuses connections or
+does not resolve (UnreachableError, fatal after a few in a row; see throttle.py).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from ticket_assets.config import ConfigError, ModelConfig, RunConfig
 from ticket_assets.llm.types import (
+    EndpointError,
     PermanentProviderError,
     ProviderReply,
+    ProviderTimeout,
     RateLimited,
     TransientProviderError,
+    UnreachableError,
 )
+
+log = logging.getLogger(__name__)
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 _KEY_SHAPE = re.compile(r"\b(sk|rk|pk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
 _MAX_MESSAGE = 300
+# What the server said, quoted in a fatal error: enough for "invalid key" vs "no access".
+_MAX_SERVER_DETAIL = 120
+# Some servers answer 400 rather than 404 to a model they do not serve.
+_MODEL_NOT_FOUND = re.compile(r"model\b.{0,80}\b(not found|does not exist)", re.IGNORECASE)
+# A 400 that rejects the json_schema response format (older or minimal servers).
+_REJECTS_SCHEMA = re.compile(r"response_format|json_schema", re.IGNORECASE)
+# The same causes as they read in messages, for clients that do not chain the OS error.
+_REFUSED_TEXT = re.compile(r"connection refused|connect call failed", re.IGNORECASE)
+_UNRESOLVED_TEXT = re.compile(
+    r"name or service not known|nodename nor servname|getaddrinfo failed|name resolution",
+    re.IGNORECASE,
+)
+# Providers whose key variable is not <PROVIDER>_API_KEY.
+_KEY_VARIABLES = {
+    "together_ai": "TOGETHERAI_API_KEY",
+    "text-completion-openai": "OPENAI_API_KEY",
+    "bedrock": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+}
 
 
 def redact(text: str) -> str:
@@ -68,13 +98,103 @@ def _retry_after(error: Exception) -> float | None:
         return None
 
 
-def _classify(error: Exception, model: str) -> Exception:
+def key_variable(model: str) -> str:
+    """The environment variable litellm reads the model's key from (litellm names it only when
+    it is missing; a refused key is present, so the provider's conventional name)."""
+    provider = model.split("/", 1)[0]
+    return _KEY_VARIABLES.get(provider, f"{provider.upper()}_API_KEY")
+
+
+def _endpoint(model: ModelConfig) -> str:
+    """`model at api_base`, without any user, password or query the URL may carry."""
+    if not model.api_base:
+        return model.model
+    url = urlsplit(model.api_base)
+    host = url.hostname or ""
+    if url.port:
+        host = f"{host}:{url.port}"
+    return redact(f"{model.model} at {url.scheme}://{host}{url.path}")
+
+
+def _connection_failure(error: BaseException) -> str | None:
+    """'connection refused' or 'host name does not resolve' when that is the root cause."""
+    import socket
+
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "host name does not resolve"
+        cause = cause.__cause__ or cause.__context__
+    if _REFUSED_TEXT.search(str(error)):
+        return "connection refused"
+    if _UNRESOLVED_TEXT.search(str(error)):
+        return "host name does not resolve"
+    return None
+
+
+def _unreachable(error: Exception, model: ModelConfig, message: str) -> UnreachableError | None:
+    failure = _connection_failure(error)
+    if failure is None:
+        return None
+    if not model.api_base:
+        hint = "check the network connection"
+    elif failure == "connection refused":
+        hint = "is the server running? Check api_base under models in the config, or --api-base"
+    else:
+        hint = "check the host in api_base under models in the config, or --api-base"
+    return UnreachableError(message, summary=f"{_endpoint(model)}: {failure}", hint=hint)
+
+
+def _server_detail(error: Exception) -> str:
+    """The server's own message, short and scrubbed: some servers echo the key they refused."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    text = text.rsplit("Exception - ", 1)[-1]  # litellm's "<Provider>Exception - <body>"
+    try:
+        body = json.loads(text)
+        text = str(body["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    return redact(text)[:_MAX_SERVER_DETAIL]
+
+
+def _refused_endpoint(error: Exception, model: ModelConfig) -> EndpointError | None:
+    """A refused key or an unknown model: the same answer for every call, so it is fatal."""
+    import litellm
+
+    answer = f"HTTP {getattr(error, 'status_code', '?')} {type(error).__name__}"
+    answer += f": {_server_detail(error)}"
+    if isinstance(error, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return EndpointError(
+            f"{_endpoint(model)}: the API key was refused ({answer}); put a valid key in "
+            f"{key_variable(model.model)}"
+        )
+    unknown_model = isinstance(error, litellm.NotFoundError) or (
+        isinstance(error, litellm.BadRequestError) and _MODEL_NOT_FOUND.search(str(error))
+    )
+    if unknown_model:
+        return EndpointError(
+            f"{_endpoint(model)}: model not found ({answer}); check the model name (models in "
+            "the config, or --model) and that api_base is the server's /v1 URL"
+        )
+    return None
+
+
+def _classify(error: Exception, model: ModelConfig) -> Exception:
     import litellm
 
     detail = redact(str(error)).splitlines()[0] if str(error) else ""
-    message = f"{model}: {type(error).__name__}: {detail}"[:_MAX_MESSAGE]
+    message = f"{model.model}: {type(error).__name__}: {detail}"[:_MAX_MESSAGE]
     if isinstance(error, litellm.RateLimitError):
         return RateLimited(message, _retry_after(error))
+    fatal = _refused_endpoint(error, model) or _unreachable(error, model, message)
+    if fatal is not None:
+        return fatal
+    if isinstance(error, litellm.Timeout):
+        return ProviderTimeout(message)
     transient = (
         litellm.Timeout,
         litellm.APIConnectionError,
@@ -101,14 +221,47 @@ class LiteLLMProvider:
         self._litellm = litellm
         # A per-call lookup in litellm's model map otherwise.
         self._supports_schema = cache(litellm.supports_response_schema)
+        # (model, api_base) whose server rejected json_schema: json_object from then on.
+        self._schema_rejected: set[tuple[str, str | None]] = set()
 
     def response_format(self, model: ModelConfig, schema: Mapping[str, Any], name: str) -> dict:
-        if self._supports_schema(model.model):
+        if self._uses_json_schema(model):
             return {
                 "type": "json_schema",
                 "json_schema": {"name": name, "schema": dict(schema), "strict": False},
             }
         return {"type": "json_object"}
+
+    def _uses_json_schema(self, model: ModelConfig) -> bool:
+        """`auto`: where litellm knows the model supports it, and on any api_base (litellm
+        knows nothing of self-hosted models, and vLLM, llama.cpp, Ollama, LM Studio and TGI
+        all accept it), until that server rejects it."""
+        if model.structured_output != "auto":
+            return model.structured_output == "json_schema"
+        if (model.model, model.api_base) in self._schema_rejected:
+            return False
+        return model.api_base is not None or self._supports_schema(model.model)
+
+    def _rejected_schema(
+        self, error: Exception, model: ModelConfig, response_format: Mapping[str, Any]
+    ) -> bool:
+        """True (once warned) when an `auto` model's server answered 400 to json_schema."""
+        if not (
+            model.structured_output == "auto"
+            and response_format.get("type") == "json_schema"
+            and isinstance(error, self._litellm.BadRequestError)
+            and _REJECTS_SCHEMA.search(str(error))
+        ):
+            return False
+        endpoint = (model.model, model.api_base)
+        if endpoint not in self._schema_rejected:
+            self._schema_rejected.add(endpoint)
+            log.warning(
+                "%s rejected response_format json_schema; using json_object for it from now "
+                "on (set structured_output: json_object to skip the attempt)",
+                _endpoint(model),
+            )
+        return True
 
     async def acomplete(
         self,
@@ -118,20 +271,34 @@ class LiteLLMProvider:
         seed: int,
     ) -> ProviderReply:
         try:
-            response = await self._litellm.acompletion(
-                model=model.model,
-                messages=[dict(m) for m in messages],
-                max_tokens=model.max_tokens,
-                temperature=model.temperature,
-                api_base=model.api_base,
-                response_format=dict(response_format),
-                seed=seed,
-                timeout=model.timeout_s,
-                num_retries=0,
-                max_retries=0,
-            )
+            return await self._complete(model, messages, response_format, seed)
         except Exception as error:  # litellm raises many provider-specific types
-            raise _classify(error, model.model) from None
+            if not self._rejected_schema(error, model, response_format):
+                raise _classify(error, model) from None
+        try:
+            return await self._complete(model, messages, {"type": "json_object"}, seed)
+        except Exception as error:
+            raise _classify(error, model) from None
+
+    async def _complete(
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any],
+        seed: int,
+    ) -> ProviderReply:
+        response = await self._litellm.acompletion(
+            model=model.model,
+            messages=[dict(m) for m in messages],
+            max_tokens=model.max_tokens,
+            temperature=model.temperature,
+            api_base=model.api_base,
+            response_format=dict(response_format),
+            seed=seed,
+            timeout=model.timeout_s,
+            num_retries=0,
+            max_retries=0,
+        )
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
         details = getattr(usage, "prompt_tokens_details", None)

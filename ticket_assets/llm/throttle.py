@@ -6,6 +6,10 @@ started together do not keep coming back together. Requests and tokens per minut
 buckets, kept as GCRA "theoretical arrival times" so a waiting call reserves its start time at
 once, in arrival order, without locks. All waiting goes through the injected `sleep` and
 `clock`.
+
+An endpoint that cannot serve at all (EndpointError: key refused, unknown model; or
+`unreachable_limit` connection failures in a row before any success) is remembered as dead for
+`dead_for_s`: every call meanwhile fails at once with the same error, without a request.
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from ticket_assets.llm.types import RateLimited, TransientProviderError
+from ticket_assets.llm.types import (
+    EndpointError,
+    RateLimited,
+    TransientProviderError,
+    UnreachableError,
+)
 
 T = TypeVar("T")
 
@@ -40,6 +49,11 @@ class ThrottleSettings:
     max_retries: int = 6  # retries after the first attempt, for RateLimited and transient errors
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    # Connection failures in a row, before any success, that declare the endpoint dead.
+    unreachable_limit: int = 3
+    # How long a dead endpoint fails calls at once; short, so a server started (or a key
+    # fixed) meanwhile is tried again by the next step or run in a long-lived process.
+    dead_for_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_concurrency <= self.concurrency:
@@ -55,6 +69,8 @@ class ThrottleSettings:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("backoff times must be >= 0")
+        if self.unreachable_limit < 1:
+            raise ValueError(f"unreachable_limit must be >= 1, got {self.unreachable_limit}")
 
 
 @dataclass
@@ -65,6 +81,7 @@ class ThrottleStats:
     rate_limited: int = 0
     transient_errors: int = 0
     permanent_errors: int = 0  # PermanentProviderError and any other exception from `fn`
+    refused_dead: int = 0  # calls failed at once because the endpoint was dead
     concurrency_now: int = 0
     concurrency_min_seen: int = 0
 
@@ -118,6 +135,9 @@ class Throttle:
         self._successes_since_change = 0
         self._latency_s: float | None = None  # moving average of successful calls
         self._next_start = float("-inf")
+        self._unreachable_in_a_row = 0
+        self._dead: EndpointError | None = None
+        self._dead_until = float("-inf")
         self._stats = ThrottleStats(concurrency_now=self._limit, concurrency_min_seen=self._limit)
 
     @property
@@ -133,6 +153,7 @@ class Throttle:
             number = 0  # this attempt's place in the start order, once it starts
             await self._acquire_slot()
             try:
+                self._refuse_if_dead()
                 await self._wait_for_budget(tokens)
                 await self._pace()
                 self._started += 1
@@ -142,21 +163,35 @@ class Throttle:
                 result = await fn()
                 self._measure(self._clock() - started)
             except RateLimited as error:
+                self._unreachable_in_a_row = 0
                 self._stats.rate_limited += 1
                 self._slow_down(number)
                 if attempt > self._settings.max_retries:
                     raise
                 delay = None if error.retry_after is None else max(0.0, error.retry_after)
+            except UnreachableError as error:
+                self._stats.transient_errors += 1
+                self._give_up_if_dead(error)
+                if attempt > self._settings.max_retries:
+                    raise
+                delay = None
             except TransientProviderError:
+                self._unreachable_in_a_row = 0
                 self._stats.transient_errors += 1
                 if attempt > self._settings.max_retries:
                     raise
                 delay = None
+            except EndpointError as error:
+                self._stats.permanent_errors += 1
+                if not self._is_dead():  # refusing a call must not prolong the verdict
+                    self._declare_dead(error)
+                raise
             except Exception:
                 # PermanentProviderError and anything unexpected: retrying cannot help.
                 self._stats.permanent_errors += 1
                 raise
             else:
+                self._unreachable_in_a_row = 0
                 self._stats.successes += 1
                 self._speed_up()
                 return result, attempt
@@ -165,6 +200,30 @@ class Throttle:
             # The retry wait happens outside the slot so other calls keep the pipe full.
             self._stats.retries += 1
             await self._sleep(self._backoff(attempt) if delay is None else delay)
+
+    def _is_dead(self) -> bool:
+        return self._dead is not None and self._clock() < self._dead_until
+
+    def _refuse_if_dead(self) -> None:
+        if self._is_dead():
+            self._stats.refused_dead += 1
+            raise EndpointError(str(self._dead))
+
+    def _declare_dead(self, error: EndpointError) -> None:
+        self._dead = error
+        self._dead_until = self._clock() + self._settings.dead_for_s
+
+    def _give_up_if_dead(self, error: UnreachableError) -> None:
+        """Raise the fatal error once enough connection failures came in a row from an
+        endpoint that never answered a call: waiting out the backoff would not revive it."""
+        self._unreachable_in_a_row += 1
+        if self._is_dead():  # calls in flight when the verdict fell: the same message
+            raise EndpointError(str(self._dead)) from None
+        limit = self._settings.unreachable_limit
+        if self._unreachable_in_a_row >= limit and not self._stats.successes:
+            fatal = error.fatal(self._unreachable_in_a_row)
+            self._declare_dead(fatal)
+            raise fatal from None
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, base * 2**(attempt - 1))]; first retry <= base."""

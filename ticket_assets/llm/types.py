@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,10 +46,26 @@ class CallRecord:
     http_attempts: int = 1
     batch_api: bool = False
     price_source: str = "offline"
+    # Identifies a paid call across the journal and the ledger, so it is booked exactly once.
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A ticket whose answer was still invalid after its repairs (or whose calls kept
+    failing): left out of the node's output and recorded in the `rejects` table."""
+
+    node: str
+    key: str
+    reason: str
+    attempts: int
+    model: str
+    language: str = ""
+    batch: str = ""
 
 
 class LLMOutputError(RuntimeError):
-    """An answer that still fails validation after the allowed repairs; names every failure."""
+    """More of a step's tickets were quarantined than `max_reject_rate` allows."""
 
 
 class LLMCallError(RuntimeError):
@@ -89,5 +106,27 @@ class TransientProviderError(ProviderError):
     """Timeouts, 5xx, dropped connections: worth retrying after a backoff."""
 
 
+class ProviderTimeout(TransientProviderError):
+    """No answer within `timeout_s`. The server may still finish the request and bill it."""
+
+
 class PermanentProviderError(ProviderError):
     """Authentication, bad requests, unknown models: retrying cannot help."""
+
+
+class EndpointError(PermanentProviderError):
+    """The endpoint cannot serve this model at all (key refused, unknown model, server
+    unreachable): neither retries nor other calls can help, so the node stops at once."""
+
+
+class UnreachableError(TransientProviderError):
+    """No connection to the endpoint (refused, host name does not resolve). Retried like other
+    transient errors, but a few in a row from an endpoint that never answered are fatal."""
+
+    def __init__(self, message: str, *, summary: str, hint: str) -> None:
+        super().__init__(message)
+        self.summary = summary  # e.g. "openai/gpt-4o-mini at http://…/v1: connection refused"
+        self.hint = hint  # the fix, e.g. "is the server running? …"
+
+    def fatal(self, attempts: int) -> EndpointError:
+        return EndpointError(f"{self.summary} ({attempts} attempts); {self.hint}")

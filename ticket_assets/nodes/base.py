@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel
 
 from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError, RunConfig
-from ticket_assets.llm.types import LLMRequest
+from ticket_assets.llm.types import LLMRequest, Rejection
 from ticket_assets.nodes.spec import Output
 
 if TYPE_CHECKING:
@@ -124,7 +124,9 @@ class Node:
 
 
 class PromptNode(Node):
-    """One LLM question per ticket; the fields of `output_model` become columns."""
+    """One LLM question per ticket; the fields of `output_model` become columns. A ticket
+    whose answer stayed invalid after its repairs is left out of the result (the LLM client
+    records it as quarantined)."""
 
     output_model: ClassVar[type[BaseModel]]
 
@@ -197,7 +199,11 @@ class PromptNode(Node):
         answer_columns = list(self.answer_model(ctx).model_fields)
         written = [{c: row.get(c) for c in answer_columns} for row in records]
         versions: list[str | None] = [None] * len(records)
+        keep = [True] * len(records)
         for (position, request), answer in zip(planned, answers, strict=True):
+            if isinstance(answer, Rejection):
+                keep[position] = False
+                continue
             written[position] = answer.model_dump()
             versions[position] = request.prompt_version
         result = frame.copy()
@@ -205,4 +211,4 @@ class PromptNode(Node):
             result[column] = [values[column] for values in written]
         # Which prompt produced each row's answer (None where no call was needed).
         result[self.version_column] = versions
-        return result
+        return result[keep].reset_index(drop=True) if not all(keep) else result

@@ -20,21 +20,25 @@ answers from the declared values (llm/offline/declared.py).
 
 from __future__ import annotations
 
-import copyreg
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 import jinja2
 import jinja2.meta
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model
 
 from ticket_assets.config import ConfigError
 from ticket_assets.fields import Vocabulary
 from ticket_assets.nodes.base import PLAN_COLUMNS, NodeContext, PromptNode, language_name
-from ticket_assets.nodes.outputs import Answer, CleanText
+from ticket_assets.nodes.outputs import (
+    BuiltAnswer,
+    CleanText,
+    vocabulary_choice,
+    vocabulary_choices,
+)
 from ticket_assets.nodes.spec import (
     COLUMN_NAME,
     Choice,
@@ -44,6 +48,7 @@ from ticket_assets.nodes.spec import (
     Text,
     parse_outputs,
 )
+from ticket_assets.vocabulary import VocabularyMatcher
 
 # Variables every prompt-defined node's templates may use besides the columns they read.
 EXTRA_VARIABLES = ("style", "language_name")
@@ -53,62 +58,46 @@ FILE_KEYS = ("description", "reads", "outputs", "system", "user")
 Declaration = tuple[tuple[str, Output, Vocabulary | None], ...]
 
 
-class _DeclaredModelMeta(type(Answer)):  # type: ignore[misc]
-    """Marks answer models built at load time, so they pickle by declaration (below)."""
-
-
-class DeclaredAnswer(Answer, metaclass=_DeclaredModelMeta):
+class DeclaredAnswer(BuiltAnswer):
     """Base of the answer models of prompt-defined nodes."""
 
     node: ClassVar[str] = ""
     declaration: ClassVar[Declaration] = ()
 
 
-def _pickle_model(model: type[DeclaredAnswer]) -> Any:
-    # Worker processes (models.<node>.workers) receive requests by pickle; a class made by
-    # create_model is no module attribute, so it travels as its declaration and is rebuilt.
-    if model is DeclaredAnswer:
-        return model.__qualname__
-    return answer_model, (model.node, model.declaration)
-
-
-copyreg.pickle(_DeclaredModelMeta, _pickle_model)
-
-
-def _distinct(values: list[str]) -> list[str]:
-    repeated = next((value for value in values if values.count(value) > 1), None)
-    if repeated is not None:
-        raise ValueError(f"lists {repeated!r} twice")
-    return values
-
-
-def _annotation(output: Output, vocabulary: Vocabulary | None) -> Any:
+def _annotation(
+    output: Output, vocabulary: Vocabulary | None, synonyms: tuple[tuple[str, str], ...]
+) -> Any:
     if isinstance(output, Text):
         return Annotated[CleanText, Field(max_length=output.max_length)]
     if isinstance(output, Integer):
         return Annotated[int, Field(ge=output.minimum, le=output.maximum)]
     assert vocabulary is not None
-    one_of = Literal[vocabulary.values]  # type: ignore[valid-type]
+    matcher = VocabularyMatcher(vocabulary.values, synonyms)
     if isinstance(output, Choice):
-        return one_of
-    return Annotated[
-        list[one_of],  # type: ignore[valid-type]
-        Field(min_length=output.min_items, max_length=output.max_items),
-        AfterValidator(_distinct),
-    ]
+        return vocabulary_choice(matcher)
+    return vocabulary_choices(matcher, output.min_items, output.max_items)
 
 
 @functools.cache
-def answer_model(node: str, declaration: Declaration) -> type[DeclaredAnswer]:
-    """The pydantic model of a prompt-defined node's answer: one field per declared output."""
+def answer_model(
+    node: str, declaration: Declaration, synonyms: tuple[tuple[str, str], ...]
+) -> type[DeclaredAnswer]:
+    """The pydantic model of a prompt-defined node's answer: one field per declared output.
+    Enum and list answers are matched to their vocabulary as tags are (vocabulary.py), with
+    the `synonyms` (tables/tag_synonyms.csv) whose value is in it."""
     fields: dict[str, Any] = {
-        column: (_annotation(output, vocabulary), Field(description=output.description or None))
+        column: (
+            _annotation(output, vocabulary, synonyms),
+            Field(description=output.description or None),
+        )
         for column, output, vocabulary in declaration
     }
     title = "".join(part.title() for part in node.split("_")) + "Answer"
     model = create_model(title, __base__=DeclaredAnswer, **fields)
     model.node = node
     model.declaration = declaration
+    model.built_by = (answer_model, (node, declaration, synonyms))
     return model
 
 
@@ -133,7 +122,7 @@ class DeclaredNode(PromptNode):
             )
             for column, output in self.outputs.items()
         )
-        return answer_model(self.name, declaration)
+        return answer_model(self.name, declaration, tuple(ctx.tables.tag_synonyms.items()))
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return {"language_name": language_name(row["language"])}

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import copyreg
+import functools
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from ticket_assets.config import SUPPORTED_LANGUAGES
 from ticket_assets.language import detect_language, judge_languages, language_neutral
+from ticket_assets.vocabulary import VocabularyMatcher
 
 _LEAKS = re.compile(r"\{\{|\}\}|\{%|%\}|\{[A-Za-z_]\w*\}|\[[A-Z_]{2,}\]|<[a-z_]+>|```")
 MIN_TAGS = 4
@@ -74,23 +86,59 @@ class EmailAnswer(Answer):
     _body_language = field_validator("body")(_in_expected_language)
 
 
-class TagsAnswer(Answer):
-    tags: list[str]
+class _BuiltModelMeta(type(Answer)):  # type: ignore[misc]
+    """Marks answer models built at run time, so they pickle as the call that builds them."""
 
-    @field_validator("tags")
-    @classmethod
-    def _canonical_tags(cls, tags: list[str], info: ValidationInfo) -> list[str]:
-        vocabulary: dict[str, str] = (info.context or {}).get("tag_vocabulary", {})
-        canonical: list[str] = []
-        for tag in tags:
-            known = vocabulary.get(tag.strip().casefold()) if vocabulary else tag.strip()
-            if known is None:
-                raise ValueError(f"tag {tag!r} is not in the tag vocabulary (tables/)")
-            if known not in canonical:
-                canonical.append(known)
-        if not MIN_TAGS <= len(canonical) <= MAX_TAGS:
-            raise ValueError(f"needs {MIN_TAGS}-{MAX_TAGS} distinct tags, got {len(canonical)}")
-        return canonical
+
+class BuiltAnswer(Answer, metaclass=_BuiltModelMeta):
+    """Base of answer models built per vocabulary or declaration (`create_model`)."""
+
+    # (builder, arguments) that rebuild the class: set on every class a builder makes.
+    built_by: ClassVar[tuple[Callable[..., type[BuiltAnswer]], tuple[Any, ...]] | None] = None
+
+
+def _pickle_built_model(model: type[BuiltAnswer]) -> Any:
+    # Worker processes (models.<node>.workers) receive requests by pickle; a class made by
+    # create_model is no module attribute, so it travels as the call that builds it.
+    return model.built_by or model.__qualname__
+
+
+copyreg.pickle(_BuiltModelMeta, _pickle_built_model)
+
+
+def vocabulary_choice(matcher: VocabularyMatcher) -> Any:
+    """An enum answer: the JSON schema lists the values (`enum`), but validation matches the
+    answer tolerantly (case, spacing, number, synonyms) instead of rejecting `high` for
+    `High`, and stores the vocabulary's spelling."""
+    return Annotated[
+        str, AfterValidator(matcher.one), Field(json_schema_extra={"enum": list(matcher.values)})
+    ]
+
+
+def vocabulary_choices(matcher: VocabularyMatcher, min_items: int, max_items: int) -> Any:
+    """A list answer of `min_items`..`max_items` distinct values, the same way: the schema
+    states enum and counts, validation drops unknown values while enough known ones remain
+    and keeps the first `max_items` (see `VocabularyMatcher.some`)."""
+    items = {"type": "string", "enum": list(matcher.values)}
+    return Annotated[
+        list[str],
+        AfterValidator(functools.partial(matcher.some, min_items=min_items, max_items=max_items)),
+        Field(json_schema_extra={"items": items, "minItems": min_items, "maxItems": max_items}),
+    ]
+
+
+@functools.cache
+def tags_answer_model(
+    vocabulary: tuple[str, ...], synonyms: tuple[tuple[str, str], ...]
+) -> type[BuiltAnswer]:
+    """The tagging node's answer model for one vocabulary: `tags`, 4-8 of it (unknown tags
+    dropped while 4 known remain; past 8, the first 8 kept). Named TagsAnswer whatever the
+    vocabulary, which names the schema sent to the model."""
+    matcher = VocabularyMatcher(vocabulary, synonyms)
+    tags = vocabulary_choices(matcher, MIN_TAGS, MAX_TAGS)
+    model = create_model("TagsAnswer", __base__=BuiltAnswer, tags=(tags, ...))
+    model.built_by = (tags_answer_model, (vocabulary, synonyms))
+    return model
 
 
 class FirstResponseAnswer(Answer):

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import BaseModel
+
 from ticket_assets.nodes.base import NodeContext, PromptNode
-from ticket_assets.nodes.outputs import MAX_TAGS, MIN_TAGS, TagsAnswer
+from ticket_assets.nodes.outputs import MAX_TAGS, MIN_TAGS, tags_answer_model
 from ticket_assets.nodes.spec import Choices, Labels
 
 
@@ -17,10 +19,14 @@ class TaggingNode(PromptNode):
     reads = ("ticket_id", "subject", "body", "type", "queue", "priority", "topic", "product")
     outputs = MappingProxyType({"tags": Choices(Labels("tag_vocabulary"), MIN_TAGS, MAX_TAGS)})
     writes = tuple(outputs)
-    output_model = TagsAnswer
+
+    def answer_model(self, ctx: NodeContext) -> type[BaseModel]:
+        # The vocabulary is the user's tables/, so the model (and the enum of the JSON schema
+        # the model is sent) is built per vocabulary.
+        tables = ctx.tables
+        return tags_answer_model(tables.tag_vocabulary, tuple(tables.tag_synonyms.items()))
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
-        return {"tag_vocabulary": list(ctx.tables.tag_vocabulary)}
-
-    def validation_context(self, ctx: NodeContext) -> dict[str, Any]:
-        return {"tag_vocabulary": {tag.casefold(): tag for tag in ctx.tables.tag_vocabulary}}
+        # The shipped prompt leaves the vocabulary to the schema's enum; the variable stays
+        # for prompts that list it, and tells the offline provider what to draw from.
+        return {"tag_vocabulary": ctx.tables.tag_vocabulary}

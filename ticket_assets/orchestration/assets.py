@@ -13,11 +13,18 @@ from ticket_assets.config import RunConfig
 from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, export_files
 from ticket_assets.llm.budget import budget_for_run
 from ticket_assets.llm.client import LLMClient
+from ticket_assets.llm.quarantine import check_reject_rate, current_rejects, rejection_frame
 from ticket_assets.llm.remote import check_credentials
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.nodes import NodeContext, node_for
+from ticket_assets.orchestration.accounting import fold_journal
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
-from ticket_assets.orchestration.metadata import column_lineage, node_metadata, preview
+from ticket_assets.orchestration.metadata import (
+    column_lineage,
+    node_metadata,
+    preview,
+    quarantine_metadata,
+)
 from ticket_assets.orchestration.partitions import (
     Partition,
     batch_partitions_name,
@@ -30,7 +37,12 @@ from ticket_assets.orchestration.quality_checks import (
     ledger_costs,
     quality_inputs,
 )
-from ticket_assets.orchestration.store import TicketStore
+from ticket_assets.orchestration.store import (
+    REJECT_COLUMNS,
+    REJECTS_TABLE,
+    MissingTableError,
+    TicketStore,
+)
 from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
 from ticket_assets.publish import publish
 from ticket_assets.schema import ticket_schema, validate_or_raise
@@ -76,17 +88,37 @@ def _require_upstream_rows(
     config: RunConfig, upstream: str, frame: pd.DataFrame, partitions: Sequence[Partition]
 ) -> None:
     present = set(zip(frame["language"], frame["batch"], strict=True)) if len(frame) else set()
-    missing = [
-        f"{batch}|{language}"
+    empty = [
+        (language, batch)
         for language, batch in partitions
         if (language, batch) not in present
         and rows_in_partition(config, language, batch_index(batch)) > 0
+    ]
+    quarantined = _partitions_with_rejects(config, upstream, empty)
+    missing = [
+        f"{batch}|{language}" for language, batch in empty if (language, batch) not in quarantined
     ]
     if missing:
         raise dg.Failure(
             f"asset {upstream!r} has no rows for partitions {', '.join(missing[:5])}"
             f"{' …' if len(missing) > 5 else ''}; materialize {upstream!r} for them first"
         )
+
+
+def _partitions_with_rejects(
+    config: RunConfig, upstream: str, partitions: Sequence[Partition]
+) -> set[Partition]:
+    """Which of `partitions` have tickets in quarantine at `upstream` or a node before it:
+    empty there because every ticket was, not because `upstream` never ran."""
+    if not partitions:
+        return set()
+    try:
+        rejects = store_for(config).read_partitions(REJECTS_TABLE, partitions)
+    except MissingTableError:
+        return set()
+    nodes = config.pipeline[: config.pipeline.index(upstream) + 1]
+    rejects = rejects[rejects["node"].isin(nodes)]
+    return set(zip(rejects["language"], rejects["batch"], strict=True))
 
 
 def _run_node(
@@ -101,32 +133,36 @@ def _run_node(
     if config.remote_nodes:
         check_credentials(config)  # fail the first step before any call is paid for
     tables = tables_for(config)
-    client = LLMClient(
-        config,
-        tables,
-        logger=context.log,
-        budget=budget_for_run(context.run.run_id, config.budget_usd),
-    )
+    run_id = context.run.run_id
+    store = store_for(config)
+    budget = budget_for_run(run_id, config.budget_usd)
+    # Calls a killed run paid for and never booked: booked now, charged to the run resuming it.
+    recovered = fold_journal(config, store, config.mode)
+    budget.settle(0.0, sum(record.cost_usd for record in recovered))
+    if recovered:
+        context.log.info(f"booked {len(recovered)} paid calls of an interrupted run")
+    client = LLMClient(config, tables, logger=context.log, budget=budget, run_id=run_id)
     node = node_for(config, node_name)
     try:
         result = node.run(frame, NodeContext(config, tables, client))
+        check_reject_rate(node_name, len(frame), client.rejections, config.max_reject_rate)
         validate_or_raise(
             ticket_schema(config, tables, result.columns), result, f"node {node_name}"
         )
     except Exception:
         # The calls were paid for even though no row is written: keep them in the ledger.
-        store_for(config).append_rows(
-            LEDGER_TABLE, client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
-        )
+        store.append_rows(LEDGER_TABLE, client.ledger.table_rows(run_id=run_id, mode=config.mode))
         raise
     records = client.ledger.records
     if ledger_sink is not None:
-        ledger_sink(node_name, partitions, records)
+        ledger_sink(node_name, partitions, [*recovered, *records])
     model = config.model_for(node_name).model
-    calls = client.ledger.table_rows(run_id=context.run.run_id, mode=config.mode)
+    calls = client.ledger.table_rows(run_id=run_id, mode=config.mode)
+    rejects = rejection_frame(client.rejections, run_id)
     lineage = column_lineage(result, upstream, list(frame.columns), node)
     metadata = node_metadata(context, result, records, config, model, lineage)
-    return dg.Output(NodeOutput(result, calls), metadata=metadata)
+    metadata.update(quarantine_metadata(client.rejections))
+    return dg.Output(NodeOutput(result, calls, rejects), metadata=metadata)
 
 
 def node_asset(
@@ -180,6 +216,16 @@ def dataset_rows(
     return frame[keep].sort_values("ticket_id").reset_index(drop=True)
 
 
+def dataset_rejects(context: dg.AssetExecutionContext, config: RunConfig) -> pd.DataFrame:
+    """The dataset's quarantined tickets now: its nodes, languages and registered batches."""
+    try:
+        rejects = store_for(config).read_table(REJECTS_TABLE)
+    except MissingTableError:
+        return pd.DataFrame(columns=list(REJECT_COLUMNS))
+    batches = context.instance.get_dynamic_partitions(batch_partitions_name(config))
+    return current_rejects(rejects, config.pipeline, config.languages, batches)
+
+
 def export_asset(config: RunConfig) -> dg.AssetsDefinition:
     last = config.pipeline[-1]
 
@@ -204,7 +250,8 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         validate_or_raise(ticket_schema(config, tables, rows.columns), rows, "export")
         store = store_for(config)
         inputs = quality_inputs(config, store, tables)
-        release = publish(rows, config, inputs, ledger_costs(config, store))
+        rejects = dataset_rejects(context, config)
+        release = publish(rows, config, inputs, ledger_costs(config, store), rejects)
         exported = release.rows
         metadata: dict[str, object] = {
             "dagster/row_count": len(exported),
@@ -214,6 +261,7 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
             },
             "card_path": dg.MetadataValue.path(str(release.card)),
             "rows_generated": len(rows),
+            "tickets/rejected": rejects["ticket_id"].nunique(),
             **{f"rows_left_out/{name}": n for name, n in release.report.dropped.items()},
             "preview": dg.MetadataValue.md(preview(exported[list(EXPORT_COLUMNS)])),
         }

@@ -20,11 +20,13 @@ LEDGER_TABLE = "llm_calls"
 
 @dataclass(frozen=True)
 class NodeOutput:
-    """A node asset's result: its ticket rows and the ledger rows of the calls that made them,
-    written in one transaction so spend and data cannot drift apart."""
+    """A node asset's result: its ticket rows, the ledger rows of the calls that made them and
+    its quarantined tickets, written in one transaction so spend, data and rejects cannot
+    drift apart."""
 
     frame: pd.DataFrame
     llm_calls: pd.DataFrame
+    rejects: pd.DataFrame
 
 
 class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
@@ -42,15 +44,17 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
     ) -> None:
         if obj is None:
             return
-        appended = {}
+        appended, rejects = {}, None
         if isinstance(obj, NodeOutput):
-            appended, obj = {LEDGER_TABLE: obj.llm_calls}, obj.frame
+            appended, rejects, obj = {LEDGER_TABLE: obj.llm_calls}, obj.rejects, obj.frame
         store = self._store()
         table = context.asset_key.path[-1]
         metadata = {"duckdb/table": dg.MetadataValue.text(f"{self.schema_name}.{table}")}
         if context.has_asset_partitions:
             partitions = _partitions(context.asset_partition_keys, context.asset_partitions_def)
-            rows = store.write_partitions(table, obj, partitions, appended=appended)
+            rows = store.write_partitions(
+                table, obj, partitions, appended=appended, rejects=rejects
+            )
             # This metadata goes on every partition's materialization: a row count only when
             # there is one (node assets add their own per partition), else the step's total.
             count_key = "dagster/row_count" if len(partitions) == 1 else "duckdb/rows_written"

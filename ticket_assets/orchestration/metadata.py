@@ -10,7 +10,8 @@ import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import UsageTotals
-from ticket_assets.llm.types import CallRecord
+from ticket_assets.llm.quarantine import worst_reasons
+from ticket_assets.llm.types import CallRecord, Rejection
 from ticket_assets.nodes import Node
 
 PREVIEW_ROWS = 5
@@ -86,3 +87,13 @@ def node_metadata(
         "llm/model": model,
         "mode": config.mode,
     }
+
+
+def quarantine_metadata(rejections: Sequence[Rejection]) -> dict[str, Any]:
+    """How many of the step's tickets were quarantined, and the commonest reasons."""
+    metadata: dict[str, Any] = {"tickets/rejected": len(rejections)}
+    if rejections:
+        metadata["tickets/rejected_reasons"] = dg.MetadataValue.text(
+            worst_reasons([r.reason for r in rejections])
+        )
+    return metadata

@@ -19,6 +19,9 @@ Guarantees of `TicketStore.write_partitions`:
 - The listed partitions are replaced by exactly the frame's rows: a listed partition without
   rows in the frame ends up empty (that is how an empty partition is written, explicitly);
   partitions not listed are never touched, and frame rows outside the list raise ValueError.
+- In the same transaction, ledger rows are appended (each call id once: a call already booked,
+  e.g. folded from the journal of paid calls, is not booked again) and the node's quarantined
+  tickets of those partitions are replaced in the `rejects` table.
 
 DuckDB lets one process write a file at a time, and a read-only connection still conflicts
 with a writer in another process. Every operation opens its own connection, closes it when
@@ -45,6 +48,20 @@ LOCK_TIMEOUT_SECONDS = 60.0
 PARTITION_COLUMNS = ("language", "batch")
 ORDER_COLUMN = "ticket_id"
 DATASETS_TABLE = "_datasets"
+REJECTS_TABLE = "rejects"
+# Quarantined tickets: one row per node and ticket whose answer stayed invalid.
+REJECT_COLUMNS = {
+    "node": "VARCHAR",
+    "ticket_id": "VARCHAR",
+    "language": "VARCHAR",
+    "batch": "VARCHAR",
+    "reason": "VARCHAR",
+    "attempts": "INTEGER",
+    "model": "VARCHAR",
+    "run_id": "VARCHAR",
+    "recorded_at": "TIMESTAMP WITH TIME ZONE",
+}
+UNIQUE_CALL_COLUMN = "call_id"
 MAX_DATASET_CODE = 999
 
 # Lossless-enough widening order for numeric columns (pandas int NaN -> float is the usual case).
@@ -105,10 +122,12 @@ class TicketStore:
         partitions: Sequence[Partition],
         *,
         appended: Mapping[str, pd.DataFrame] | None = None,
+        rejects: pd.DataFrame | None = None,
     ) -> int:
         """Replace the rows of `partitions` ((language, batch) pairs) with `frame` atomically,
-        and append `appended` rows to other tables in the same transaction (the LLM ledger:
-        it is written exactly when the data it paid for is).
+        and in the same transaction append `appended` rows to other tables (the LLM ledger:
+        it is written exactly when the data it paid for is) and, when `rejects` is given,
+        replace the quarantined tickets of node `table` in those partitions with its rows.
 
         Returns the number of rows written. See the module docstring for the guarantees.
         """
@@ -136,7 +155,28 @@ class TicketStore:
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM {_FRAME_VIEW}")
             for other, rows in (appended or {}).items():
                 self._append(con, other, rows)
+            if rejects is not None:
+                self._replace_rejects(con, table, rejects)
         return len(frame)
+
+    def _replace_rejects(
+        self, con: duckdb.DuckDBPyConnection, node: str, rows: pd.DataFrame
+    ) -> None:
+        """The node's quarantined tickets in the selected partitions become `rows`: tickets
+        that now have a valid answer leave the table."""
+        qualified = self.qualified(REJECTS_TABLE)
+        columns = ", ".join(f"{quote_ident(n)} {kind}" for n, kind in REJECT_COLUMNS.items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({columns})")
+        con.execute(
+            f"DELETE FROM {qualified} AS t USING {_SELECTION_VIEW} AS s"
+            " WHERE t.node = ? AND t.language = s.language AND t.batch = s.batch",
+            [node],
+        )
+        if not rows.empty:
+            view = f"{_FRAME_VIEW}_rejects"
+            con.register(view, rows[list(REJECT_COLUMNS)])
+            con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM {view}")
+            con.unregister(view)
 
     def append_rows(self, table: str, rows: pd.DataFrame) -> int:
         """Append rows to a table (created on first use) in one transaction."""
@@ -156,7 +196,14 @@ class TicketStore:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified(table)} ({definitions})")
         self._reconcile_columns(con, table, frame_types)
-        con.execute(f"INSERT INTO {self.qualified(table)} BY NAME SELECT * FROM {view}")
+        query = f"INSERT INTO {self.qualified(table)} BY NAME SELECT * FROM {view}"
+        if UNIQUE_CALL_COLUMN in rows.columns:
+            column = quote_ident(UNIQUE_CALL_COLUMN)
+            query += (
+                f" WHERE {column} NOT IN (SELECT {column} FROM {self.qualified(table)}"
+                f" WHERE {column} IS NOT NULL)"
+            )
+        con.execute(query)
         con.unregister(view)
 
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
@@ -254,6 +301,20 @@ class TicketStore:
     def read_table(self, table: str) -> pd.DataFrame:
         """The whole table, ordered by ticket_id when it has one."""
         return self.read_partitions(table)
+
+    def present_values(self, table: str, column: str, values: Sequence[str]) -> set[str]:
+        """Which of `values` the table's `column` holds (none when either is missing)."""
+        if not values or not self.database_path.exists():
+            return set()
+        with self._connect(read_only=True) as con:
+            if column.lower() not in (_table_columns(con, self.schema, table) or {}):
+                return set()
+            con.register(_SELECTION_VIEW, pd.DataFrame({"value": list(values)}, dtype="string"))
+            rows = con.execute(
+                f"SELECT DISTINCT t.{quote_ident(column)} FROM {self.qualified(table)} AS t"
+                f" SEMI JOIN {_SELECTION_VIEW} AS s ON t.{quote_ident(column)} = s.value"
+            ).fetchall()
+        return {row[0] for row in rows}
 
     def table_exists(self, table: str) -> bool:
         if not self.database_path.exists():

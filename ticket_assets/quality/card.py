@@ -12,6 +12,7 @@ import yaml
 
 from ticket_assets.config import SUPPORTED_LANGUAGES, RunConfig
 from ticket_assets.export import atomic_write, export_files, split_labels
+from ticket_assets.llm.quarantine import quarantine_summary, reason_kind
 from ticket_assets.quality.report import QualityReport
 
 CARD_FILE = "README.md"
@@ -148,12 +149,32 @@ def _cost(costs: pd.DataFrame | None, config: RunConfig) -> str:
     )
 
 
+def _quarantine(rejects: pd.DataFrame, config: RunConfig) -> str:
+    """Tickets left out because a model's answer stayed invalid after its repairs."""
+    if rejects.empty:
+        return quarantine_summary(rejects)
+    table = (
+        rejects.assign(reason=rejects["reason"].map(reason_kind))
+        .groupby(["node", "reason"])
+        .size()
+        .rename("tickets")
+        .reset_index()
+        .sort_values("tickets", ascending=False)
+    )
+    return (
+        f"{quarantine_summary(rejects)} They are not in the export; each is listed with its "
+        f"node, reason and attempts in the DuckDB table `{config.dataset}.rejects`.\n\n"
+        + table.to_markdown(index=False)
+    )
+
+
 def dataset_card(
     frame: pd.DataFrame,
     config: RunConfig,
     report: QualityReport,
     plots: Mapping[str, Path],
     costs: pd.DataFrame | None,
+    rejects: pd.DataFrame,
 ) -> str:
     """The card's text for the exported `frame`."""
     header = yaml.safe_dump(card_header(frame, config), sort_keys=False, allow_unicode=True)
@@ -193,6 +214,7 @@ def dataset_card(
         "## Cost\n\n" + _cost(costs, config),
         f"## Quality checks\n\n{verdict} Every generated row is checked; label balance is "
         "measured on the exported rows.\n\n" + report.markdown(),
+        "## Quarantined tickets\n\n" + _quarantine(rejects, config),
         "## Distributions\n\n" + (figures or "No rows to plot."),
         "## Limitations\n\n"
         "The texts are synthetic: their style follows the models and prompts (or the offline "
