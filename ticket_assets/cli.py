@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ticket_assets.config import PROJECT_ROOT, ConfigError, RunConfig
 from ticket_assets.export import EXPORT_STEM, export_files
+from ticket_assets.llm.cache import CacheCorruptError, ResponseCache
 from ticket_assets.llm.ledger import Ledger, summarize
 from ticket_assets.llm.quarantine import current_rejects, quarantine_summary
 from ticket_assets.llm.types import CallRecord
@@ -35,11 +36,14 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    """The innermost cause of each failed step: our own message, not Dagster's wrapper."""
+    """The error under Dagster's wrappers of each failed step: our own message (not its own
+    cause: our messages already say what went wrong and where)."""
     messages = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
-        while error is not None and error.cause is not None:
+        while (
+            error is not None and error.cause is not None and error.cls_name.startswith("Dagster")
+        ):
             error = error.cause
         text = error.message.strip() if error is not None else "unknown error"
         # Our own errors' messages say it all; Dagster prefixes the exception's class path.
@@ -290,16 +294,22 @@ def run_estimate(config: RunConfig) -> int:
 
 
 def run_cache(config: RunConfig, action: str) -> int:
-    from ticket_assets.llm.cache import ResponseCache
-
     cache = ResponseCache(config.cache_path)
+    try:
+        return _cache_action(cache, action)
+    except CacheCorruptError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _cache_action(cache: ResponseCache, action: str) -> int:
     if action == "clear":
-        print(f"removed {cache.clear()} cached responses from {config.cache_path}")
+        print(f"removed {cache.clear()} cached responses from {cache.path}")
     else:
         stats = cache.stats()
         models = ", ".join(f"{model}: {n}" for model, n in sorted(stats.per_model.items()))
         print(
-            f"{config.cache_path}: {stats.entries} cached responses, "
+            f"{cache.path}: {stats.entries} cached responses, "
             f"{stats.size_bytes / 1e6:.1f} MB" + (f" ({models})" if models else "")
         )
     return 0

@@ -82,6 +82,7 @@ class FakeLLMState:
     poisoned_share: float = 0.0
     requests: int = 0  # every request received, faulty or not
     calls: int = 0  # requests answered with a completion (what a provider would bill)
+    billed_ids: list[str] = field(default_factory=list)  # their X-Client-Request-Id headers
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults_served: dict[str, int] = field(default_factory=dict)
@@ -256,6 +257,7 @@ class _Handler(JsonHandler):
         completion_tokens = len(content) // 4
         with state.lock:
             state.calls += 1
+            state.billed_ids.append(self.headers.get("X-Client-Request-Id", ""))
             state.prompt_tokens += prompt_tokens
             state.completion_tokens += completion_tokens
         self._send(

@@ -118,7 +118,7 @@ def _call(model: ModelConfig) -> ProviderError:
     provider = _provider()
     messages = [{"role": "user", "content": "Hello"}]
     with pytest.raises(ProviderError) as raised:
-        asyncio.run(provider.acomplete(model, messages, {"type": "json_object"}, seed=1))
+        asyncio.run(provider.acomplete(model, messages, {"type": "json_object"}, 1, "r1"))
     return raised.value
 
 

@@ -5,6 +5,7 @@ client against the fake OpenAI-compatible server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from ticket_assets.__main__ import main
 from ticket_assets_tests.conftest import CANARY_KEY
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 from ticket_assets_tests.test_llm_remote import ROOT, exported, ledger, run, write_config
@@ -113,8 +115,14 @@ def test_a_run_killed_mid_step_then_rerun_books_each_billed_call_once(
     assert len(exported(data)) == 40
     calls = ledger(data)
     paid = calls[~calls["cache_hit"]]
-    assert len(paid) == state.calls
     assert not paid["call_id"].duplicated().any()
+    # Each billed request (matched by the X-Client-Request-Id it was sent with) is booked once;
+    # beyond them only requests the process journaled and died before sending.
+    assert sorted(state.billed_ids) == sorted(set(state.billed_ids))
+    assert set(state.billed_ids) <= set(paid["call_id"])
+    never_sent = paid[~paid["call_id"].isin(state.billed_ids)]
+    assert (never_sent["price_source"] == "estimated: no answer received").all()
+    assert len(never_sent) <= 8  # at most the calls in flight
     answered = paid[paid["price_source"] == "litellm"]
     assert answered["input_tokens"].sum() <= state.prompt_tokens
     assert CANARY_KEY not in rerun.stdout + rerun.stderr
@@ -149,3 +157,23 @@ def test_a_repaired_answer_is_what_a_rerun_is_served(env: Path) -> None:
     rerun = calls[calls["run_id"] == calls["run_id"].iloc[-1]]
     assert rerun["cache_hit"].all() and (rerun["attempt"] == 1).all()
     pd.testing.assert_frame_equal(before, exported(data))
+
+
+def test_a_corrupt_cache_file_is_one_line_naming_it_and_the_fix(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = env / "data"
+    data.mkdir()
+    cache = data / "llm_cache.sqlite"
+    cache.write_bytes(os.urandom(4096))
+    state = FakeLLMState()
+    with fake_llm_server(state) as (url, _):
+        config = write_config(env, url)
+        assert main(["cache", "stats", "--config", str(config), "--data-dir", str(data)]) == 1
+        assert run(config, data, "--rows", "2", "--languages", "en") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 2
+    for line in errors:
+        assert line.startswith("error:") and f"the LLM response cache {cache} is corrupt" in line
+        assert "delete it or run `python -m ticket_assets cache clear`" in line
+    assert state.requests == 0

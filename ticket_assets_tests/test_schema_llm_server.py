@@ -212,7 +212,9 @@ def _complete(provider: LiteLLMProvider, model: ModelConfig) -> str:
         {"role": "user", "content": "The printer is offline."},
     ]
     response_format = provider.response_format(model, SCHEMA, "TicketAnswer")
-    reply = asyncio.run(provider.acomplete(model, messages, response_format, seed=1))
+    reply = asyncio.run(
+        provider.acomplete(model, messages, response_format, seed=1, request_id="r1")
+    )
     return reply.text
 
 

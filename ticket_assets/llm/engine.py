@@ -431,7 +431,11 @@ class RemoteEngine:
             sent = self._journal(self._estimate(call, attempt, prompt_tokens))
             try:
                 reply = await _provider().acomplete(
-                    model, call.messages, body["response_format"], self.client.config.seed
+                    model,
+                    call.messages,
+                    body["response_format"],
+                    self.client.config.seed,
+                    sent.record.call_id,
                 )
             except ProviderTimeout:
                 self.unanswered.append(sent)  # the server may finish and bill it anyway

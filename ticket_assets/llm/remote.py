@@ -33,6 +33,7 @@ from ticket_assets.llm.types import (
 )
 
 log = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "X-Client-Request-Id"
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 _KEY_SHAPE = re.compile(r"\b(sk|rk|pk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
@@ -269,14 +270,17 @@ class LiteLLMProvider:
         messages: Sequence[Mapping[str, str]],
         response_format: Mapping[str, Any],
         seed: int,
+        request_id: str,
     ) -> ProviderReply:
+        """`request_id` goes out as the X-Client-Request-Id header, which providers log: a
+        ledger row can be matched with the provider's record of the request."""
         try:
-            return await self._complete(model, messages, response_format, seed)
+            return await self._complete(model, messages, response_format, seed, request_id)
         except Exception as error:  # litellm raises many provider-specific types
             if not self._rejected_schema(error, model, response_format):
                 raise _classify(error, model) from None
         try:
-            return await self._complete(model, messages, {"type": "json_object"}, seed)
+            return await self._complete(model, messages, {"type": "json_object"}, seed, request_id)
         except Exception as error:
             raise _classify(error, model) from None
 
@@ -286,6 +290,7 @@ class LiteLLMProvider:
         messages: Sequence[Mapping[str, str]],
         response_format: Mapping[str, Any],
         seed: int,
+        request_id: str,
     ) -> ProviderReply:
         response = await self._litellm.acompletion(
             model=model.model,
@@ -298,6 +303,7 @@ class LiteLLMProvider:
             timeout=model.timeout_s,
             num_retries=0,
             max_retries=0,
+            extra_headers={REQUEST_ID_HEADER: request_id},
         )
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
