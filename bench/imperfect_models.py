@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -170,8 +171,16 @@ def vocabulary(rows: int, work: Path) -> None:
     )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def faults(rows: int, work: Path) -> None:
-    options = ["--latency", "0.05", "--seed", "2", "--fault-rate", "0.3"]
+    # The same address both times: the rerun is the same command, now answered healthily.
+    port = ["--port", str(free_port()), "--latency", "0.05"]
+    options = [*port, "--seed", "2", "--fault-rate", "0.3"]
     options += ["--faults", "429,500,timeout,malformed", "--wrong-language-rate", "0.05"]
     data = work / "data"
     with model_server(*options) as url:
@@ -179,7 +188,7 @@ def faults(rows: int, work: Path) -> None:
         served = stats(url)["faults"]
     describe("faults", first, data, rows)
     print(f"  faults served: {served}")
-    with model_server("--latency", "0.05", "--seed", "3") as url:
+    with model_server(*port, "--seed", "3") as url:
         second = run(url, work, rows)
     describe("faults, rerun healthy", second, data, rows)
     share = second.requests / first.requests

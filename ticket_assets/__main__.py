@@ -10,22 +10,60 @@ generation itself on large runs (see bench/RESULTS.md).
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any, NoReturn
 
-from ticket_assets.config import MODES, PROJECT_ROOT, ConfigError, RunConfig, load_config
+from ticket_assets.config import (
+    DEFAULT_DATA_DIR,
+    MODES,
+    PROJECT_ROOT,
+    ConfigError,
+    RunConfig,
+    configured_data_path,
+    load_config,
+)
+from ticket_assets.run_lock import DataDirBusyError, hold_data_dir
+from ticket_assets.run_logs import new_log_path, write_exception
 
 COMMANDS = ("run", "export", "estimate", "cache", "ui")
+HELP_FLAGS = ("-h", "--help")
+# Commands that write the data directory: one at a time per directory (run_lock.py).
+LOCKED_COMMANDS = ("run", "export")
+# Exit codes: bad input (config, flags, files), a run that failed, Ctrl-C.
+BAD_INPUT, RUN_FAILED, INTERRUPTED = 2, 1, 130
+# The flag behind each config override, so config errors name the flag, not the file.
+OVERRIDE_FLAGS = {
+    "mode": "--mode",
+    "rows": "--rows",
+    "batch_size": "--batch-size",
+    "languages": "--languages",
+    "seed": "--seed",
+    "budget_usd": "--budget",
+    "cache": "--no-cache",
+    "data_dir": "--data-dir",
+}
 DAGSTER_HOME_DIR = "dagster_home"
 # The instance settings (run queue, concurrency pools) every new instance starts from.
 INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors end the output with an `error:` line, like the CLI's others."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(BAD_INPUT, f"error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ticket_assets",
         description="Generate synthetic multilingual support tickets as Dagster assets.",
     )
@@ -67,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    overrides = {
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
         "rows": args.rows,
         "batch_size": args.batch_size,
         "languages": args.languages,
@@ -77,7 +115,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "cache": False if args.no_cache else None,
         "data_dir": str(args.data_dir.resolve()) if args.data_dir else None,
     }
-    config = load_config(args.config, mode=args.mode, overrides=overrides)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    config = load_config(
+        args.config, mode=args.mode, overrides=_overrides(args), flags=OVERRIDE_FLAGS
+    )
     if args.model or args.api_base:
         config = config.with_model(model=args.model, api_base=args.api_base)
     return config
@@ -101,22 +144,67 @@ def prepare_instance_home(config: RunConfig) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure ends the output with one `error:` line; stack traces go to a log file
+    under the data directory, which the output names."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if not arguments or (arguments[0] not in COMMANDS and arguments[0] not in ("-h", "--help")):
-        arguments.insert(0, "run")
-    args = _parser().parse_args(arguments)
+    parser = _parser()
+    args = parser.parse_args(_with_default_command(arguments, parser))
     if (args.command == "cache") != (args.action is not None):
-        print("error: use `cache clear` or `cache stats`", file=sys.stderr)
-        return 2
+        return _fail("use `cache clear` or `cache stats`", BAD_INPUT)
+    log_path = new_log_path(_data_path_without_config(args), args.command)
     try:
-        config = config_from_args(args)
-        if args.command in ("run", "export") and config.remote_nodes:
-            from ticket_assets.llm.remote import check_credentials
+        # The data directory first: its run lock is taken before the config's slow checks.
+        data_path = configured_data_path(args.config, mode=args.mode, overrides=_overrides(args))
+        log_path = new_log_path(data_path, args.command)
+        with _data_dir_lock(args.command, data_path, arguments):
+            return _dispatch(args, _checked_config(args), log_path)
+    except KeyboardInterrupt:
+        return _fail("interrupted", INTERRUPTED)
+    except Exception as error:
+        return _report(error, log_path)
 
-            check_credentials(config)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def _with_default_command(arguments: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`python -m ticket_assets --rows 5` means `run --rows 5`; a first word that is neither a
+    flag nor a command is an unknown command (a typo), not an argument of `run`."""
+    if not arguments:
+        return ["run"]
+    first = arguments[0]
+    if first in COMMANDS or first in HELP_FLAGS:
+        return arguments
+    if first.startswith("-"):
+        return ["run", *arguments]
+    close = difflib.get_close_matches(first, COMMANDS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    parser.error(f"unknown command {first!r}; valid commands: {', '.join(COMMANDS)}{hint}")
+
+
+def _checked_config(args: argparse.Namespace) -> RunConfig:
+    config = config_from_args(args)
+    if args.command in ("run", "export"):
+        # Before any node, with the data directory locked (so no other run is writing its
+        # DuckDB file): a bad input stops here, and nothing but the lock file is written.
+        from ticket_assets.preflight import preflight  # imports pandas: not for --help
+
+        preflight(config, nodes=args.command == "run")
+    return config
+
+
+def _data_path_without_config(args: argparse.Namespace) -> Path:
+    """Where logs go when the config cannot be read: --data-dir, else the default."""
+    return args.data_dir.resolve() if args.data_dir else PROJECT_ROOT / DEFAULT_DATA_DIR
+
+
+def _data_dir_lock(
+    command: str, data_path: Path, arguments: list[str]
+) -> AbstractContextManager[None]:
+    """Runs and exports hold the data directory, so a second one stops at once."""
+    if command not in LOCKED_COMMANDS:
+        return nullcontext()
+    return hold_data_dir(data_path, shlex.join(["python", "-m", "ticket_assets", *arguments]))
+
+
+def _dispatch(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
     if args.record_runs or args.command == "ui":
         prepare_instance_home(config)
     # Imported here: Dagster's import costs a second, and config errors should not wait for it.
@@ -125,19 +213,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ui":
         return cli.run_ui(config, args)
     if args.command == "export":
-        return cli.run_export(config, record=args.record_runs, strict=args.strict)
+        return cli.run_export(
+            config, record=args.record_runs, strict=args.strict, log_path=log_path
+        )
     if args.command == "estimate":
         return cli.run_estimate(config)
     if args.command == "cache":
         return cli.run_cache(config, args.action)
-    try:
-        selection = cli.asset_selection(config, args.select)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     return cli.run_pipeline(
-        config, record=args.record_runs, selection=selection, strict=args.strict
+        config,
+        record=args.record_runs,
+        selection=cli.asset_selection(config, args.select),
+        strict=args.strict,
+        log_path=log_path,
     )
+
+
+def _report(error: Exception, log_path: Path) -> int:
+    """One `error:` line and the exit code: 2 for bad input, 1 for anything else, whose
+    stack trace goes to the log file (a bug, or a failure nobody foresaw)."""
+    if isinstance(error, ConfigError):
+        return _fail(str(error), BAD_INPUT)
+    if isinstance(error, DataDirBusyError):
+        return _fail(str(error), RUN_FAILED)
+    trace = write_exception(log_path, error)
+    if trace is not None:
+        print(f"full trace: {trace}", file=sys.stderr)
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    return _fail(f"unexpected {type(error).__name__}: {first_line}", RUN_FAILED)
+
+
+def _fail(message: str, code: int) -> int:
+    for line in message.splitlines():
+        print(f"error: {line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -23,6 +24,7 @@ from ticket_assets.llm.ledger import Ledger, summarize
 from ticket_assets.llm.quarantine import current_rejects, quarantine_summary
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
+from ticket_assets.orchestration.cli_loggers import CLI_LOGGERS, cli_run_config
 from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
@@ -31,13 +33,28 @@ from ticket_assets.plan import batch_index, batch_keys, rows_in_partition, rows_
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE
 
-# Dagster logs every event at DEBUG to the console; the CLI shows a progress bar instead.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# --- failed runs: one `error:` line per failed step, the stack traces in the log file ---
 
 
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+def _execute(job: dg.JobDefinition, log_path: Path, **options: Any) -> dg.ExecuteInProcessResult:
+    """Run in-process with the CLI's loggers: Dagster's console logger would print every
+    event, and each failure's stack trace; the CLI shows a progress bar and one line."""
+    return job.with_logger_defs(CLI_LOGGERS).execute_in_process(
+        run_config=cli_run_config(log_path), raise_on_error=False, **options
+    )
+
+
+def _report_failure(result: dg.ExecuteInProcessResult, log_path: Path) -> int:
+    if log_path.exists():
+        print(f"full trace: {log_path}", file=sys.stderr)
+    for message in _failure_messages(result):
+        print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     """The error under Dagster's wrappers of each failed step: our own message (not its own
-    cause: our messages already say what went wrong and where)."""
+    cause: our messages already say what went wrong and where), on one line."""
     messages = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
@@ -50,8 +67,11 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         text = re.sub(
             r"^(ticket_assets(\.\w+)+|dagster\._core\.definitions\.events\.Failure): ", "", text
         )
-        messages.append(f"step {event.step_key} failed: {text}")
-    return "\n".join(messages) or "the run failed"
+        messages.append(f"step {event.step_key} failed: {' '.join(text.split())}")
+    return messages or ["the run failed"]
+
+
+# --- end of failed runs ---
 
 
 def _instance(record: bool) -> dg.DagsterInstance:
@@ -77,6 +97,7 @@ def run_pipeline(
     record: bool = False,
     selection: list[str] | None = None,
     strict: bool = False,
+    log_path: Path,
 ) -> int:
     ledger = Ledger()
     nodes = [name for name in config.pipeline if selection is None or name in selection]
@@ -92,17 +113,16 @@ def run_pipeline(
     defs = build_definitions(config, ledger_sink=collect)
     with _instance(record) as instance:
         register_batches(instance, config)
-        result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+        result = _execute(
+            defs.resolve_job_def(FULL_JOB),
+            log_path,
             instance=instance,
             tags=full_range_tags(config),
-            run_config=QUIET_RUN_CONFIG,
             asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
-            raise_on_error=False,
         )
     bar.close()
     if not result.success:
-        print(f"error: {_failure_message(result)}", file=sys.stderr)
-        return 1
+        return _report_failure(result, log_path)
     exported = selection is None or EXPORT_ASSET in selection
     rejects = quarantined(config)
     print(summary(config, ledger, rejects, exported=exported))
@@ -132,16 +152,15 @@ def _quarantine_verdict(config: RunConfig, rejects: pd.DataFrame) -> int:
     return 1
 
 
-def run_export(config: RunConfig, *, record: bool = False, strict: bool = False) -> int:
+def run_export(
+    config: RunConfig, *, record: bool = False, strict: bool = False, log_path: Path
+) -> int:
     job = build_definitions(config).resolve_job_def(EXPORT_JOB)
     with _instance(record) as instance:
         register_batches(instance, config)
-        result = job.execute_in_process(
-            instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False
-        )
+        result = _execute(job, log_path, instance=instance)
     if not result.success:
-        print(f"error: {_failure_message(result)}", file=sys.stderr)
-        return 1
+        return _report_failure(result, log_path)
     report = QualityReport.read(config.exports_path / QUALITY_FILE)
     print("\n".join([f"exports written to {config.exports_path}", *quality_summary(report)]))
     return _quality_verdict(config) if strict else 0

@@ -11,6 +11,8 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +33,7 @@ from pydantic import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "ticket_assets.yaml"
 CONFIG_ENV_VAR = "TICKET_ASSETS_CONFIG"
+DEFAULT_DATA_DIR = Path("data")
 MODE_ENV_VAR = "TICKET_ASSETS_MODE"
 
 # Languages the offline provider can write; each has a fixed digit inside ticket ids.
@@ -350,11 +353,13 @@ class RunConfig(StrictModel):
     card: CardConfig = CardConfig()
     export: ExportConfig = ExportConfig()
     currency: CurrencyConfig = CurrencyConfig()
-    data_dir: Path = Path("data")
+    data_dir: Path = DEFAULT_DATA_DIR
     tables_dir: Path = Path("tables")
     prompts_dir: Path = Path("prompts")
     # Plug-in nodes: node name -> its `module:Class` pipeline entry (set by _check_graph).
     _plugins: dict[str, str] = PrivateAttr(default_factory=dict)
+    # Where each setting came from (flag, file line), for errors found after loading.
+    _origins: SettingOrigins | None = PrivateAttr(default=None)
 
     @field_validator("dataset")
     @classmethod
@@ -462,11 +467,24 @@ class RunConfig(StrictModel):
                 for name, entry in entries.items()
             }
         except ValidationError as error:
-            raise ConfigError(_format_validation_error(error, "--model/--api-base")) from None
-        return self.model_copy(update={"models": models})
+            raise ConfigError(
+                _format_validation_error(error, SettingOrigins("--model/--api-base"))
+            ) from None
+        copy = self.model_copy(update={"models": models})
+        origins = self._origins or SettingOrigins("config")
+        flags = {"model": "--model", "api_base": "--api-base"}
+        copy._origins = replace(
+            origins, model_flags={**origins.model_flags, **{k: flags[k] for k in update}}
+        )
+        return copy
+
+    def problem(self, key: tuple[str | int, ...], message: str) -> str:
+        """One error line about the setting at `key`, naming where its value came from:
+        `--rows: ...` or `file:line:column: models.default.api_base: ...`."""
+        return (self._origins or SettingOrigins("config")).line(key, message)
 
     def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return _project_path(path)
 
     @property
     def data_path(self) -> Path:
@@ -507,12 +525,71 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
-def _format_validation_error(error: ValidationError, source: str) -> str:
-    lines = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {location}: {message}" if location else f"{source}: {message}")
+@dataclass(frozen=True)
+class SettingOrigins:
+    """Where each setting came from, so that an error names the flag that set it, or the
+    line and column of its value in the config file, not only the file."""
+
+    source: str  # the config file, as the user knows it
+    document: yaml.Node | None = None  # the parsed file: lines and columns
+    flags: Mapping[str, str] = dataclass_field(default_factory=dict)  # setting -> its flag
+    overridden: frozenset[str] = frozenset()  # top-level keys the overrides set
+    mode: str = ""
+    profile_keys: frozenset[str] = frozenset()  # top-level keys the mode's profile sets
+    model_flags: Mapping[str, str] = dataclass_field(default_factory=dict)  # --model, --api-base
+
+    def line(self, loc: tuple[str | int, ...], message: str) -> str:
+        """One error line: `--rows: ...`, or `file:line:column: key.path: ...`."""
+        path = loc or _leading_key(message)
+        location = ".".join(str(part) for part in loc)
+        if path and path[0] == "models" and path[-1] in self.model_flags:  # every model's
+            where = self.model_flags[str(path[-1])]
+        elif path and path[0] in self.flags:  # the flag names the setting
+            where, location = self.flags[str(path[0])], ".".join(str(p) for p in loc[1:])
+        elif path and path[0] in self.overridden:  # set by a caller without a flag
+            where = "overrides"
+        else:
+            where = self.position(path)
+        return f"{where}: {location}: {message}" if location else f"{where}: {message}"
+
+    def position(self, path: tuple[str | int, ...]) -> str:
+        """`file:line:column` of the value at `path` (the mode's profile wins), or the file."""
+        if path and path[0] in self.profile_keys:
+            path = ("modes", self.mode, *path)
+        node = _deepest_node(self.document, path)
+        if node is None:
+            return self.source
+        return f"{self.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _leading_key(message: str) -> tuple[str, ...]:
+    """Model-level checks start their message with the setting they are about."""
+    key = message.split(":", 1)[0]
+    return (key,) if key in RunConfig.model_fields else ()
+
+
+def _deepest_node(document: yaml.Node | None, path: tuple[str | int, ...]) -> yaml.Node | None:
+    """The node of `path` in the parsed file, or of its deepest ancestor found there."""
+    found = None
+    node = document
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value if key.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+        if node is None:
+            break
+        found = node
+    return found
+
+
+def _format_validation_error(error: ValidationError, origins: SettingOrigins) -> str:
+    lines = [
+        origins.line(item["loc"], item["msg"].removeprefix("Value error, "))
+        for item in error.errors()
+    ]
     return "\n".join(lines)
 
 
@@ -522,8 +599,31 @@ def build_config(
     mode: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     source: str = "config",
+    document: yaml.Node | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """Validate a raw mapping: base, then the chosen mode's profile, then overrides."""
+    """Validate a raw mapping: base, then the chosen mode's profile, then overrides.
+    `document` (the parsed file) and `flags` (override key -> flag) let errors say where a
+    value came from."""
+    merged, origins = _merged_settings(
+        raw, mode, overrides, SettingOrigins(source, document, flags or {})
+    )
+    try:
+        config = RunConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, origins)) from None
+    config._origins = origins
+    return config
+
+
+def _merged_settings(
+    raw: Mapping[str, Any],
+    mode: str | None,
+    overrides: Mapping[str, Any] | None,
+    origins: SettingOrigins,
+) -> tuple[dict[str, Any], SettingOrigins]:
+    """Base, then the chosen mode's profile, then overrides; and where each value came from."""
+    source = origins.source
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level")
     base = dict(raw)
@@ -531,21 +631,38 @@ def build_config(
     if not isinstance(profiles, Mapping) or set(profiles) - set(MODES):
         unknown = sorted(set(profiles) - set(MODES)) if isinstance(profiles, Mapping) else profiles
         raise ConfigError(f"{source}: modes: unknown mode {unknown}; allowed: {', '.join(MODES)}")
-    chosen = mode or os.environ.get(MODE_ENV_VAR) or base.get("mode") or "dev"
+    chosen, mode_origin = _chosen_mode(mode, base, origins)
     if chosen not in MODES:
-        raise ConfigError(f"{source}: mode: {chosen!r} is not a mode; allowed: {', '.join(MODES)}")
+        raise ConfigError(
+            f"{mode_origin}: mode: {chosen!r} is not a mode; allowed: {', '.join(MODES)}"
+        )
     profile = profiles.get(chosen) or {}
     if not isinstance(profile, Mapping):
         raise ConfigError(f"{source}: modes.{chosen}: expected a mapping of settings")
     if "modes" in profile or "mode" in profile:
         raise ConfigError(f"{source}: modes.{chosen}: a mode profile cannot set mode or modes")
     merged = _deep_merge(base, profile)
-    merged = _deep_merge(merged, {key: v for key, v in (overrides or {}).items() if v is not None})
+    set_overrides = {key: v for key, v in (overrides or {}).items() if v is not None}
+    merged = _deep_merge(merged, set_overrides)
     merged["mode"] = chosen
-    try:
-        return RunConfig.model_validate(merged)
-    except ValidationError as error:
-        raise ConfigError(_format_validation_error(error, source)) from None
+    return merged, replace(
+        origins,
+        flags={key: flag for key, flag in origins.flags.items() if key in set_overrides},
+        overridden=frozenset(set_overrides),
+        mode=chosen,
+        profile_keys=frozenset(profile),
+    )
+
+
+def _chosen_mode(
+    mode: str | None, base: Mapping[str, Any], origins: SettingOrigins
+) -> tuple[str, str]:
+    """The mode and what chose it: the argument (--mode), the environment, or the file."""
+    if mode:
+        return mode, origins.flags.get("mode", "argument")
+    if os.environ.get(MODE_ENV_VAR):
+        return os.environ[MODE_ENV_VAR], MODE_ENV_VAR
+    return base.get("mode") or "dev", origins.position(("mode",))
 
 
 def load_config(
@@ -553,15 +670,97 @@ def load_config(
     *,
     mode: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """Load `ticket_assets.yaml` (or `$TICKET_ASSETS_CONFIG`, or `path`) and validate it."""
+    """Load `ticket_assets.yaml` (or `$TICKET_ASSETS_CONFIG`, or `path`) and validate it.
+    `flags` names the command-line flag of each override, for error messages."""
+    raw, document, source = _read_config_file(path)
+    return build_config(
+        raw or {}, mode=mode, overrides=overrides, source=source, document=document, flags=flags
+    )
+
+
+def configured_data_path(
+    path: Path | str | None = None,
+    *,
+    mode: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Path:
+    """The data directory the settings name, found without validating the rest (which
+    imports Dagster and pandas, seconds): the CLI takes the directory's run lock first."""
+    raw, document, source = _read_config_file(path)
+    merged, _ = _merged_settings(raw or {}, mode, overrides, SettingOrigins(source, document))
+    data_dir = merged.get("data_dir")
+    # A value of the wrong type is left to the full check, which names it.
+    return _project_path(Path(data_dir) if isinstance(data_dir, str | Path) else DEFAULT_DATA_DIR)
+
+
+def _project_path(path: Path) -> Path:
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _read_config_file(path: Path | str | None) -> tuple[Any, yaml.Node | None, str]:
+    """The file's settings, its parsed document (lines and columns) and its name as shown."""
     config_path = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+    source = _shown_path(config_path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        data = config_path.read_bytes()
     except OSError as error:
-        raise ConfigError(f"{config_path}: cannot read config: {error.strerror}") from None
+        named = (
+            source if path or CONFIG_ENV_VAR not in os.environ else f"{source} ({CONFIG_ENV_VAR})"
+        )
+        raise ConfigError(f"{named}: cannot read config: {error.strerror}") from None
+    raw, document = _parse_yaml(_decode(data, source), source)
+    return raw, document, source
+
+
+def _shown_path(path: Path) -> str:
+    """The config file as the user can open it: relative to the working directory if inside."""
     try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{config_path}: not valid YAML: {error}".splitlines()[0]) from None
-    return build_config(raw, mode=mode, overrides=overrides, source=str(config_path.name))
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise ConfigError(
+            f"{source}:{line}:{column}: not UTF-8 text (byte 0x{data[error.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """The settings and the parsed document they came from (which knows lines and columns)."""
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters first
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        raise ConfigError(
+            f"{source}:{line}:{column}: not valid YAML: control character "
+            f"{error.character:#04x} is not allowed"
+        ) from None
+    try:
+        document = loader.get_single_node()
+        return (loader.construct_document(document) if document else None), document
+    except yaml.MarkedYAMLError as error:
+        raise ConfigError(_yaml_error_line(error, source)) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_error_line(error: yaml.MarkedYAMLError, source: str) -> str:
+    """`file:line:column: ...` where the parser stopped, and where the construct it was
+    reading began (an unclosed bracket is often lines above)."""
+    mark = error.problem_mark or error.context_mark
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+    text = f"{where}: not valid YAML: {error.problem or error.context}"
+    begun = error.context_mark
+    if error.problem and error.context and begun is not None:
+        text += f" ({error.context} at line {begun.line + 1}, column {begun.column + 1})"
+    return text

@@ -3,5 +3,10 @@
 
 from ticket_assets.config import load_config
 from ticket_assets.orchestration.definitions import build_definitions
+from ticket_assets.preflight import check_config
 
-defs = build_definitions(load_config())
+config = load_config()
+# A bad table, prompt, model or plan fails the code location with one line per problem, so
+# the UI shows it before any run is launched (and every run's worker, loading this, stops).
+check_config(config)
+defs = build_definitions(config)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -272,9 +273,19 @@ class _Handler(JsonHandler):
         )
 
 
-class _Server(ThreadingHTTPServer):
+class FakeServer(ThreadingHTTPServer):
+    """What the fake servers share: a thread per request, a deep accept queue, quiet drops."""
+
     daemon_threads = True
     request_queue_size = 256  # the default 5 refuses connections under concurrency
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out or was killed closes its connection: routine, not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Server(FakeServer):
     state: FakeLLMState
 
 

@@ -29,3 +29,19 @@ class NoRunNode:
     name = "no_run"
     reads = ("body",)
     writes = ("x",)
+
+
+class ExplodingNode(Node):
+    """Raises an unexpected error inside the run's step, as a buggy plug-in would. Frames of
+    one ticket pass, so that the preflight's dry run (one ticket per language) gets there."""
+
+    name = "exploding"
+    description = "Fails on purpose."
+    reads = ("body",)
+    writes = ("boom",)
+    outputs: ClassVar[Any] = {"boom": {"type": "integer", "min": 0, "max": 1}}
+
+    def run(self, frame: pd.DataFrame, ctx: NodeContext) -> pd.DataFrame:
+        if len(frame) > 1:
+            raise ZeroDivisionError("the exploding node divided by zero")
+        return frame.assign(boom=0)

@@ -21,10 +21,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from ticket_assets_tests.fake_llm_server import JsonHandler, chat_completion, serving
+from ticket_assets_tests.fake_llm_server import FakeServer, JsonHandler, chat_completion, serving
 
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "wrong_language", "401")
 DEFAULT_MODEL = "schema-llm"
@@ -514,9 +513,7 @@ def _error(message: str, code: str, param: str | None = None) -> dict[str, Any]:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the default 5 refuses connections under concurrency
+class _Server(FakeServer):
     state: SchemaLLMState
 
 

@@ -237,7 +237,7 @@ def test_missing_key_is_a_clear_error_before_any_call(
     monkeypatch.delenv("OPENAI_API_KEY")
     assert run(write_config(env, url), env / "data", "--rows", "5") == 2
     err = capsys.readouterr().err
-    assert "needs OPENAI_API_KEY in the environment" in err
+    assert "needs OPENAI_API_KEY; set it before the run" in err
     assert state.requests == 0
 
 

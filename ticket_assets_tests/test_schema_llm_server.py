@@ -213,7 +213,9 @@ def _complete(provider: LiteLLMProvider, model: ModelConfig) -> str:
     ]
     response_format = provider.response_format(model, SCHEMA, "TicketAnswer")
     reply = asyncio.run(
-        provider.acomplete(model, messages, response_format, seed=1, request_id="r1")
+        provider.acomplete(
+            model, messages, response_format, seed=1, request_id="r1", on_send=lambda: None
+        )
     )
     return reply.text
 

@@ -427,8 +427,14 @@ class RemoteEngine:
             # Checked here, after waiting for a slot: the node may have stopped meanwhile.
             if self.stop is not None:
                 raise _NodeStopped
-            # Journaled before it leaves: if the process dies now, the call may be billed.
-            sent = self._journal(self._estimate(call, attempt, prompt_tokens))
+            sent = self._paid(self._estimate(call, attempt, prompt_tokens))
+            left: list[PaidCall] = []
+
+            def on_send() -> None:
+                # Journaled as it leaves: if the process dies from here on, it may be billed.
+                self.cache.journal(sent)
+                left.append(sent)
+
             try:
                 reply = await _provider().acomplete(
                     model,
@@ -436,9 +442,10 @@ class RemoteEngine:
                     body["response_format"],
                     self.client.config.seed,
                     sent.record.call_id,
+                    on_send=on_send,
                 )
             except ProviderTimeout:
-                self.unanswered.append(sent)  # the server may finish and bill it anyway
+                self.unanswered.extend(left[:1])  # a server may finish and bill it anyway
                 raise
             except ProviderError:
                 self.cache.forget_paid([sent.record.call_id])  # an error answer: not billed
@@ -471,17 +478,14 @@ class RemoteEngine:
         self.output_tokens.append(reply.output_tokens)
         return _Fetched(reply, record)
 
-    def _journal(self, record: CallRecord) -> PaidCall:
+    def _paid(self, record: CallRecord) -> PaidCall:
         config = self.client.config
-        paid = PaidCall(str(config.database_path), config.dataset, self.client.run_id, record)
-        self.cache.journal(paid)
-        return paid
+        return PaidCall(str(config.database_path), config.dataset, self.client.run_id, record)
 
     def _keep(self, call: _Call, reply: ProviderReply, record: CallRecord) -> None:
         """Journal a paid call's answer as soon as it arrives (replacing the entry made when
         it was sent), with the answer cached in the same transaction."""
-        config = self.client.config
-        paid = PaidCall(str(config.database_path), config.dataset, self.client.run_id, record)
+        paid = self._paid(record)
         if self.use_cache:
             self.cache.put(call.cache_key, reply, model=self.model.model, paid=paid)
         else:

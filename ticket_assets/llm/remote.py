@@ -16,12 +16,13 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from ticket_assets.config import ConfigError, ModelConfig, RunConfig
+from ticket_assets.config import ModelConfig, RunConfig
 from ticket_assets.llm.types import (
     EndpointError,
     PermanentProviderError,
@@ -34,6 +35,42 @@ from ticket_assets.llm.types import (
 
 log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Client-Request-Id"
+# What to do the moment the current call's request leaves (the engine journals the call then).
+_on_send: ContextVar[Callable[[], None] | None] = ContextVar("on_send", default=None)
+
+
+def _announce_sends() -> None:
+    """Run the current call's `_on_send` just as its request is written to the connection.
+    litellm sends through httpx, by default over its aiohttp transport; neither offers a hook
+    across clients, so the method that writes a request is wrapped. Journaling any earlier
+    would count a call that a killed process prepared but never sent."""
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+    if AsyncHTTPHandler.should_use_aiohttp_transport():
+        import aiohttp
+
+        # `send` gets a connection and writes the request without waiting in between.
+        _wrap(aiohttp.ClientRequest, "send")
+    else:
+        import httpx
+
+        _wrap(httpx.AsyncClient, "send")
+
+
+def _wrap(owner: type, name: str) -> None:
+    original = getattr(owner, name)
+    if getattr(original, "announces_sends", False):
+        return
+
+    async def announcing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hook = _on_send.get()
+        if hook is not None:
+            hook()
+        return await original(self, *args, **kwargs)
+
+    announcing.announces_sends = True  # type: ignore[attr-defined]
+    setattr(owner, name, announcing)
+
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 _KEY_SHAPE = re.compile(r"\b(sk|rk|pk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
@@ -67,26 +104,22 @@ def redact(text: str) -> str:
 
 
 def missing_credentials(config: RunConfig) -> list[str]:
-    """One line per remote node whose provider needs a key the environment lacks."""
+    """One line per remote model whose provider needs a key the environment lacks."""
     import litellm
 
-    problems = []
+    nodes_by_model: dict[str, list[str]] = {}
     for node in config.remote_nodes:
-        model = config.model_for(node)
-        required = litellm.validate_environment(model.model).get("missing_keys") or []
+        nodes_by_model.setdefault(config.model_for(node).model, []).append(node)
+    problems = []
+    for model, nodes in nodes_by_model.items():
+        required = litellm.validate_environment(model).get("missing_keys") or []
         keys = [name for name in required if _SECRET_NAME.search(name)]
         if keys:
             problems.append(
-                f"node {node} uses {model.model}, which needs {' or '.join(keys)} in the "
-                "environment"
+                f"environment: {model} (nodes {', '.join(nodes)}) needs {' or '.join(keys)}; "
+                f"set it before the run (export {keys[0]}=...)"
             )
     return problems
-
-
-def check_credentials(config: RunConfig) -> None:
-    problems = missing_credentials(config)
-    if problems:
-        raise ConfigError("; ".join(problems))
 
 
 def _retry_after(error: Exception) -> float | None:
@@ -117,7 +150,7 @@ def _endpoint(model: ModelConfig) -> str:
     return redact(f"{model.model} at {url.scheme}://{host}{url.path}")
 
 
-def _connection_failure(error: BaseException) -> str | None:
+def connection_failure(error: BaseException) -> str | None:
     """'connection refused' or 'host name does not resolve' when that is the root cause."""
     import socket
 
@@ -138,7 +171,7 @@ def _connection_failure(error: BaseException) -> str | None:
 
 
 def _unreachable(error: Exception, model: ModelConfig, message: str) -> UnreachableError | None:
-    failure = _connection_failure(error)
+    failure = connection_failure(error)
     if failure is None:
         return None
     if not model.api_base:
@@ -220,6 +253,7 @@ class LiteLLMProvider:
         litellm.suppress_debug_info = True
         litellm.drop_params = True  # e.g. `seed` for providers without it
         self._litellm = litellm
+        _announce_sends()
         # A per-call lookup in litellm's model map otherwise.
         self._supports_schema = cache(litellm.supports_response_schema)
         # (model, api_base) whose server rejected json_schema: json_object from then on.
@@ -271,18 +305,25 @@ class LiteLLMProvider:
         response_format: Mapping[str, Any],
         seed: int,
         request_id: str,
+        on_send: Callable[[], None],
     ) -> ProviderReply:
         """`request_id` goes out as the X-Client-Request-Id header, which providers log: a
-        ledger row can be matched with the provider's record of the request."""
+        ledger row can be matched with the provider's record of the request. `on_send` runs
+        as the request leaves (again if it is sent again)."""
+        token = _on_send.set(on_send)
         try:
-            return await self._complete(model, messages, response_format, seed, request_id)
-        except Exception as error:  # litellm raises many provider-specific types
-            if not self._rejected_schema(error, model, response_format):
+            try:
+                return await self._complete(model, messages, response_format, seed, request_id)
+            except Exception as error:  # litellm raises many provider-specific types
+                if not self._rejected_schema(error, model, response_format):
+                    raise _classify(error, model) from None
+            try:
+                json_mode = {"type": "json_object"}
+                return await self._complete(model, messages, json_mode, seed, request_id)
+            except Exception as error:
                 raise _classify(error, model) from None
-        try:
-            return await self._complete(model, messages, {"type": "json_object"}, seed, request_id)
-        except Exception as error:
-            raise _classify(error, model) from None
+        finally:
+            _on_send.reset(token)
 
     async def _complete(
         self,

@@ -36,21 +36,61 @@ _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newl
 
 @dataclass(frozen=True)
 class Prompt:
-    """A node's system and user templates; `version` is a hash of the file."""
+    """A node's system and user templates; `version` is a hash of the file. `path` and
+    `lines_before` (per role, the file's lines before the template's first) place errors."""
 
     node: str
     version: str
     system: jinja2.Template
     user: jinja2.Template
+    path: str
+    lines_before: Mapping[str, int]
 
     def render(self, variables: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
+        return tuple(
+            {"role": role, "content": self._render(role, template, variables)}
+            for role, template in (("system", self.system), ("user", self.user))
+        )
+
+    def _render(self, role: str, template: jinja2.Template, variables: Mapping[str, Any]) -> str:
         try:
-            return (
-                {"role": "system", "content": self.system.render(variables)},
-                {"role": "user", "content": self.user.render(variables)},
-            )
+            return template.render(variables)
         except jinja2.UndefinedError as error:
-            raise ConfigError(f"prompts/{self.node}.yaml: {error.message}") from None
+            line = self.lines_before[role] + (_template_line(error) or 1)
+            usable = sorted(name for name in variables if not name.endswith("_prompt_version"))
+            raise ConfigError(
+                f"{self.path}: line {line}: {role}: {error.message}; this node's prompt can "
+                f"use {', '.join(usable)}"
+            ) from None
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The template line an error was raised at (Jinja puts it in the traceback)."""
+    line = None
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == "<template>":
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
+
+
+def _lines_before_templates(text: str, keys: Sequence[str]) -> dict[str, int]:
+    """Per key of the YAML mapping in `text`, the file's lines before its value's first line
+    (a block scalar, `|` or `>`, starts on the line after its indicator)."""
+    try:
+        document = yaml.compose(text)
+    except yaml.YAMLError:
+        document = None
+    values = (
+        {key.value: value for key, value in document.value}
+        if isinstance(document, yaml.MappingNode)
+        else {}
+    )
+    return {
+        key: values[key].start_mark.line + (values[key].style in ("|", ">")) if key in values else 0
+        for key in keys
+    }
 
 
 def load_prompt(prompts_dir: Path, node: str) -> Prompt:
@@ -71,12 +111,16 @@ def _compile_prompt(path: str, node: str, text: str) -> Prompt:
         raise ConfigError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(spec, dict) or not {"system", "user"} <= set(spec):
         raise ConfigError(f"{path}: needs keys 'system' and 'user' (Jinja templates)")
-    try:
-        system, user = _JINJA.from_string(spec["system"]), _JINJA.from_string(spec["user"])
-    except jinja2.TemplateSyntaxError as error:
-        raise ConfigError(f"{path}: line {error.lineno}: {error.message}") from None
+    lines_before = _lines_before_templates(text, ("system", "user"))
+    templates = {}
+    for role in ("system", "user"):
+        try:
+            templates[role] = _JINJA.from_string(spec[role])
+        except jinja2.TemplateSyntaxError as error:
+            line = lines_before[role] + (error.lineno or 1)
+            raise ConfigError(f"{path}: line {line}: {role}: {error.message}") from None
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return Prompt(node, version, system, user)
+    return Prompt(node, version, templates["system"], templates["user"], path, lines_before)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, export_fil
 from ticket_assets.llm.budget import budget_for_run
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.quarantine import check_reject_rate, current_rejects, rejection_frame
-from ticket_assets.llm.remote import check_credentials
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.nodes import NodeContext, node_for
 from ticket_assets.orchestration.accounting import fold_journal
@@ -44,6 +43,7 @@ from ticket_assets.orchestration.store import (
     TicketStore,
 )
 from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
+from ticket_assets.preflight import check_run_environment
 from ticket_assets.publish import publish
 from ticket_assets.schema import ticket_schema, validate_or_raise
 from ticket_assets.tables import Tables
@@ -130,8 +130,6 @@ def _run_node(
     partitions: Sequence[Partition],
     ledger_sink: LedgerSink | None,
 ) -> dg.Output[NodeOutput]:
-    if config.remote_nodes:
-        check_credentials(config)  # fail the first step before any call is paid for
     tables = tables_for(config)
     run_id = context.run.run_id
     store = store_for(config)
@@ -189,6 +187,7 @@ def node_asset(
 
         @decorator
         def _root(context: dg.AssetExecutionContext) -> dg.Output[NodeOutput]:
+            check_run_environment(config, context.run.run_id)  # before any write or call
             partitions = split_keys(context.partition_keys)
             code = store_for(config).dataset_code(config.dataset)
             frame = plan_frame(config, partitions, code)
@@ -200,6 +199,7 @@ def node_asset(
     def _chained(
         context: dg.AssetExecutionContext, previous: pd.DataFrame
     ) -> dg.Output[NodeOutput]:
+        check_run_environment(config, context.run.run_id)  # before any write or call
         partitions = split_keys(context.partition_keys)
         _require_upstream_rows(config, upstream, previous, partitions)
         return _run_node(context, config, node_name, upstream, previous, partitions, ledger_sink)

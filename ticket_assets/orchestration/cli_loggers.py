@@ -1,0 +1,76 @@
+"""Dagster loggers for the CLI's in-process runs.
+
+Dagster's console logger prints every ERROR event with its stack trace (80-120 lines per
+failed step) before the CLI's own one-line summary. In its place: warnings on the terminal,
+one line each, and every WARNING or ERROR event, stack traces included, in a log file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+# The dict Dagster attaches to each record it logs (dagster._core.log_manager).
+DAGSTER_RECORD_METADATA = "dagster_meta"
+
+
+class _TerminalWarnings(logging.Handler):
+    """Warnings as `warning: <step>: <message>`; errors are left to the CLI's summary."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return logging.WARNING <= record.levelno < logging.ERROR
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, DAGSTER_RECORD_METADATA, None) or {}
+        step = f"{meta['step_key']}: " if meta.get("step_key") else ""
+        message = meta.get("orig_message") or record.getMessage()
+        print(f"warning: {step}{message}", file=sys.stderr)
+
+
+class _AppendingFileHandler(logging.Handler):
+    """Appends each record to a file opened only then: runs without warnings or failures
+    leave no file, and no handle stays open after the run."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.WARNING)
+        self.path = path
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as log:
+            log.write(self.format(record) + "\n")
+
+
+@dg.logger(description="Warnings on the terminal, one line each; errors are left out.")
+def terminal_logger(_: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("ticket_assets.run", logging.WARNING)
+    logger.addHandler(_TerminalWarnings())
+    return logger
+
+
+@dg.logger(
+    {"path": dg.Field(str, description="the log file")},
+    description="Warnings and errors with their stack traces, appended to a file.",
+)
+def trace_file_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("ticket_assets.trace", logging.WARNING)
+    logger.addHandler(_AppendingFileHandler(Path(init_context.logger_config["path"])))
+    return logger
+
+
+CLI_LOGGERS = {"terminal": terminal_logger, "trace_file": trace_file_logger}
+
+
+def cli_run_config(log_path: Path) -> dict[str, Any]:
+    """Run config for the CLI_LOGGERS: traces go to `log_path`."""
+    return {
+        "loggers": {
+            "terminal": {"config": {}},
+            "trace_file": {"config": {"path": str(log_path)}},
+        }
+    }
