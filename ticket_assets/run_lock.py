@@ -42,8 +42,10 @@ def hold_data_dir(data_path: Path, command: str) -> Iterator[None]:
             ) from None
         os.ftruncate(descriptor, 0)
         os.write(descriptor, _holder_text(command).encode())
-        yield
-        os.ftruncate(descriptor, 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(descriptor, 0)  # however the run ends: nobody holds it now
     finally:
         os.close(descriptor)  # releases the lock
 
