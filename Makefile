@@ -22,6 +22,7 @@ test: $(VENV)/.synced $(CHROMIUM)
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check ticket_assets ticket_assets_tests bench
 	$(VENV)/bin/ruff format --check ticket_assets ticket_assets_tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python bench/end_to_end.py

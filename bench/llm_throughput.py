@@ -34,10 +34,10 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-bench-local-only")
 
 from ticket_assets.config import load_config  # noqa: E402
 from ticket_assets.llm.client import LLMClient  # noqa: E402
-from ticket_assets.llm.engine import MIN_PER_WORKER  # noqa: E402
+from ticket_assets.llm.processors.workers import MIN_PER_WORKER  # noqa: E402
 from ticket_assets.nodes import NODES, NodeContext  # noqa: E402
-from ticket_assets.orchestration.assets import tables_for  # noqa: E402
 from ticket_assets.plan import plan_frame  # noqa: E402
+from ticket_assets.tables.loaded import tables_for  # noqa: E402
 
 LATENCY_S = 0.25
 CONCURRENCY = 32

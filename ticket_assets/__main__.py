@@ -123,6 +123,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     )
     if args.model or args.api_base:
         config = config.with_model(model=args.model, api_base=args.api_base)
+    # Imported here (pandas, Dagster): not for --help. A pipeline that cannot run, or a
+    # refresh.cron Dagster cannot schedule, fails now with its one line.
+    from ticket_assets.nodes import build_pipeline
+    from ticket_assets.orchestration.refresh import check_refresh
+
+    build_pipeline(config)
+    check_refresh(config)
     return config
 
 

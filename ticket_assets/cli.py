@@ -23,15 +23,16 @@ from ticket_assets.llm.cache import CacheCorruptError, ResponseCache
 from ticket_assets.llm.ledger import Ledger, summarize
 from ticket_assets.llm.quarantine import current_rejects, quarantine_summary
 from ticket_assets.llm.types import CallRecord
+from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
 from ticket_assets.orchestration.cli_loggers import CLI_LOGGERS, cli_run_config
 from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
-from ticket_assets.orchestration.store import REJECT_COLUMNS, REJECTS_TABLE, MissingTableError
 from ticket_assets.plan import batch_index, batch_keys, rows_in_partition, rows_per_language
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE
+from ticket_assets.storage import REJECT_COLUMNS, REJECTS_TABLE, MissingTableError
 
 # --- failed runs: one `error:` line per failed step, the stack traces in the log file ---
 
@@ -83,7 +84,7 @@ def asset_selection(config: RunConfig, select: str | None) -> list[str] | None:
     """The assets `--select` names, checked against this config's assets."""
     if not select:
         return None
-    known = [*config.pipeline, EXPORT_ASSET, COST_REPORT_ASSET, QUALITY_REPORT_ASSET]
+    known = [*build_pipeline(config).names, EXPORT_ASSET, COST_REPORT_ASSET, QUALITY_REPORT_ASSET]
     names = [name.strip() for name in select.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
@@ -100,7 +101,8 @@ def run_pipeline(
     log_path: Path,
 ) -> int:
     ledger = Ledger()
-    nodes = [name for name in config.pipeline if selection is None or name in selection]
+    names = build_pipeline(config).names
+    nodes = [name for name in names if selection is None or name in selection]
     total = config.rows * len(nodes)
     bar = tqdm(total=total, unit="ticket-steps", desc="generating", file=sys.stderr)
 
@@ -137,7 +139,8 @@ def quarantined(config: RunConfig) -> pd.DataFrame:
         rejects = store_for(config).read_table(REJECTS_TABLE)
     except MissingTableError:
         return pd.DataFrame(columns=list(REJECT_COLUMNS))
-    return current_rejects(rejects, config.pipeline, config.languages, batch_keys(config))
+    names = build_pipeline(config).names
+    return current_rejects(rejects, names, config.languages, batch_keys(config))
 
 
 def _quarantine_verdict(config: RunConfig, rejects: pd.DataFrame) -> int:

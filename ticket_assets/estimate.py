@@ -15,11 +15,12 @@ import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.client import LLMClient
+from ticket_assets.llm.planning import plan_calls
 from ticket_assets.llm.pricing import price_for
 from ticket_assets.llm.types import ProviderReply
-from ticket_assets.nodes import NodeContext, PromptNode, node_for
-from ticket_assets.orchestration.assets import tables_for
+from ticket_assets.nodes import NodeContext, PromptNode, build_pipeline
 from ticket_assets.plan import batch_key, plan_frame, rows_in_partition, rows_per_language
+from ticket_assets.tables.loaded import tables_for
 
 SAMPLE_PER_LANGUAGE = 40
 ESTIMATE_COLUMNS = [
@@ -51,20 +52,19 @@ def _sample(config: RunConfig) -> tuple[pd.DataFrame, dict[str, float]]:
 
 def estimate_run(config: RunConfig) -> pd.DataFrame:
     """Per node and model: calls, tokens and cost (expected and maximum) of the whole run."""
-    import litellm
-
-    from ticket_assets.llm.engine import RemoteEngine
+    import litellm  # deferred: seconds to import, and only estimate counts tokens with it
 
     tables = tables_for(config)
     offline = config.with_model(model="offline")
     simulator = LLMClient(offline, tables, use_cache=False)
-    simulate = NodeContext(offline, tables, simulator)
+    pipeline = build_pipeline(config)
+    # The offline copy runs the configured pipeline (not checked again as all-offline).
+    simulate = NodeContext(offline, tables, simulator, pipeline)
     planner = LLMClient(config, tables, use_cache=False)
     plan_ctx = NodeContext(config, tables, planner)
     frame, scale = _sample(config)
     rows = []
-    for name in config.pipeline:
-        node = node_for(config, name)
+    for name, node in pipeline.nodes.items():
         model = config.model_for(name)
         already = len(simulator.ledger.records)
         if not isinstance(node, PromptNode):
@@ -80,10 +80,9 @@ def estimate_run(config: RunConfig) -> pd.DataFrame:
         if model.provider == "offline":
             calls = [([r.key], r.messages, model.max_tokens) for r in requests]
         else:
-            engine = RemoteEngine(planner, name, model)
             calls = [
                 ([requests[i].key for i in call.indices], call.messages, call.max_tokens)
-                for call in engine.plan_calls(requests)
+                for call in plan_calls(model, requests)
             ]
         for keys, messages, max_tokens in calls:
             factor = sum(weight[k] for k in keys) / len(keys)

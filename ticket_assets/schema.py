@@ -17,8 +17,8 @@ from pandera.errors import SchemaErrors
 from ticket_assets.config import RunConfig
 from ticket_assets.ids import TICKET_ID_PATTERN
 from ticket_assets.nodes import column_outputs
-from ticket_assets.nodes.spec import Choice, Choices, Integer, Output, Text
 from ticket_assets.tables import Tables
+from ticket_assets.tables.spec import Choice, Choices, Integer, Output, Text
 
 
 def _non_empty(texts: pd.Series) -> pd.Series:
@@ -60,7 +60,7 @@ def _rule(output: Output, tables: Tables) -> pa.Column:
 
 def ticket_schema(config: RunConfig, tables: Tables, columns: Iterable[str]) -> pa.DataFrameSchema:
     """Rules for the plan columns and every column the pipeline's nodes declare (see
-    nodes/spec.py), restricted to `columns`: the columns present at that stage."""
+    tables/spec.py), restricted to `columns`: the columns present at that stage."""
     present = set(columns)
     rules: dict[str, pa.Column] = {
         "ticket_id": pa.Column(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ticket_assets.llm.batch import BatchRunner, BatchSettings
+from ticket_assets.llm.providers.openai_batch import BatchRunner, BatchSettings
 from ticket_assets.llm.types import (
     PermanentProviderError,
     ProviderError,

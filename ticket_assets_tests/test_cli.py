@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ticket_assets.__main__ import main
-from ticket_assets.orchestration.store import TicketStore
+from ticket_assets.storage import TicketStore
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 
 CANARY_KEY = "sk-canary-7f3d9e21b4c8a6d0"

@@ -6,7 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from ticket_assets.config import ConfigError, build_config, load_config
+from ticket_assets.config import ConfigError, RunConfig, build_config, load_config
+from ticket_assets.nodes import build_pipeline
+from ticket_assets.orchestration.refresh import check_refresh
+
+
+def _built(raw: dict, **options: str) -> RunConfig:
+    """A config as the CLI has it after loading: its pipeline built (plug-ins, prompt files,
+    order) and refresh.cron checked (where the schedule is built)."""
+    config = build_config(raw, **options)
+    build_pipeline(config)
+    check_refresh(config)
+    return config
 
 
 def test_default_file_loads_dev_mode_small_run() -> None:
@@ -87,7 +98,7 @@ def test_with_model_replaces_every_node() -> None:
 )
 def test_bad_config_is_one_clear_line(raw: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        build_config(raw, source="ticket_assets.yaml")
+        _built(raw, source="ticket_assets.yaml")
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
@@ -105,22 +116,20 @@ def test_bad_config_is_one_clear_line(raw: dict, expected: str) -> None:
 )
 def test_pipeline_order_errors(pipeline: list[str], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        build_config({"pipeline": pipeline})
+        _built({"pipeline": pipeline})
     assert expected in str(caught.value)
 
 
 def test_pipeline_variants_that_can_run() -> None:
-    dropped = build_config({"pipeline": ["topic", "email_draft", "tagging", "translate"]})
+    dropped = _built({"pipeline": ["topic", "email_draft", "tagging", "translate"]})
     assert "paraphrase" not in dropped.pipeline
-    reordered = build_config(
-        {"pipeline": ["topic", "email_draft", "paraphrase", "translate", "tagging"]}
-    )
+    reordered = _built({"pipeline": ["topic", "email_draft", "paraphrase", "translate", "tagging"]})
     assert reordered.pipeline[-1] == "tagging"
-    in_target = build_config(
+    in_target = _built(
         {"pipeline": ["topic", "email_draft", "tagging"], "draft_in_target_language": True}
     )
     assert in_target.pipeline == ("topic", "email_draft", "tagging")
-    assert build_config({"pipeline": ["topic_node", "email_draft_node", "translate_node"]})
+    assert _built({"pipeline": ["topic_node", "email_draft_node", "translate_node"]})
 
 
 def test_file_errors(tmp_path: Path) -> None:

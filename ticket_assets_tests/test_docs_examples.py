@@ -4,6 +4,7 @@ then the pipeline runs offline on a few tickets and the export holds every decla
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -18,10 +19,10 @@ import yaml
 from ticket_assets.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, RunConfig, build_config
 from ticket_assets.export import EXPORT_COLUMNS, write_exports
 from ticket_assets.llm.client import LLMClient
-from ticket_assets.nodes import NodeContext, exported_columns, pipeline_nodes
-from ticket_assets.orchestration.assets import tables_for
+from ticket_assets.nodes import NodeContext, build_pipeline, exported_columns
 from ticket_assets.plan import plan_frame
 from ticket_assets.schema import ticket_schema, validate_or_raise
+from ticket_assets.tables.loaded import tables_for
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 
 DOC = PROJECT_ROOT / "docs" / "extending.md"
@@ -106,6 +107,9 @@ def test_doc_examples_run(upto: int, tmp_path: Path, monkeypatch: pytest.MonkeyP
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with target.open("a" if block.action == "append" else "w", encoding="utf-8") as out:
                     out.write(block.text)
+        # Modules written after their folder joined sys.path: else an import that looked
+        # there before the folder existed hides them (which test runs first decides).
+        importlib.invalidate_caches()
         config = build_config(
             {
                 **raw,
@@ -116,7 +120,8 @@ def test_doc_examples_run(upto: int, tmp_path: Path, monkeypatch: pytest.MonkeyP
             overrides={"rows": 12, "batch_size": 4, "languages": "DE,EN,ES"},
         )
         frame = _run(config)
-        if config.remote_nodes:  # the provider example: its node really asked the server
+        # The provider example: its node really asked the server.
+        if build_pipeline(config).remote_nodes:
             assert state.calls > 0
     exports = write_exports(
         frame,
@@ -136,7 +141,7 @@ def _run(config: RunConfig) -> pd.DataFrame:
     ctx = NodeContext(config, tables, LLMClient(config, tables))
     partitions = [(language, "b0000") for language in config.languages]
     frame = plan_frame(config, partitions, 1)
-    for name, node in pipeline_nodes(config).items():
+    for name, node in build_pipeline(config).nodes.items():
         frame = node.run(frame, ctx)
         validate_or_raise(ticket_schema(config, tables, frame.columns), frame, name)
     return frame

@@ -18,13 +18,14 @@ import pytest
 from ticket_assets.config import PROJECT_ROOT, ConfigError, ModelConfig, RunConfig, load_config
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.types import LLMRequest
-from ticket_assets.nodes import NodeContext, pipeline_nodes, written_columns
-from ticket_assets.orchestration.assets import EXPORT_ASSET, tables_for
+from ticket_assets.nodes import NodeContext, build_pipeline, written_columns
+from ticket_assets.orchestration.assets import EXPORT_ASSET
 from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
 from ticket_assets.orchestration.partitions import full_range_tags, register_batches
 from ticket_assets.plan import plan_frame
 from ticket_assets.schema import SchemaViolation, ticket_schema, validate_or_raise
 from ticket_assets.tables import TablesError
+from ticket_assets.tables.loaded import tables_for
 
 URGENCY = """\
 description: How urgent the ticket is for the customer's business.
@@ -63,7 +64,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def _config(project: Path, rows: int = 16, **settings: Any) -> RunConfig:
-    """The project's config file pointed at `project`: 2 languages x 1 batch of rows / 2."""
+    """The project's config file pointed at `project`: 2 languages x 1 batch of rows / 2,
+    its pipeline built (resolved and checked) as the CLI does right after loading."""
     overrides = {
         "rows": rows,
         "batch_size": rows // 2,
@@ -73,7 +75,9 @@ def _config(project: Path, rows: int = 16, **settings: Any) -> RunConfig:
         "tables_dir": str(project / "tables"),
         **settings,
     }
-    return load_config(overrides=overrides)
+    config = load_config(overrides=overrides)
+    build_pipeline(config)
+    return config
 
 
 def _run_nodes(config: RunConfig, rows: int = 4, **providers: Any) -> pd.DataFrame:
@@ -82,7 +86,7 @@ def _run_nodes(config: RunConfig, rows: int = 4, **providers: Any) -> pd.DataFra
     ctx = NodeContext(config, tables, LLMClient(config, tables, local_providers=providers))
     frame = plan_frame(config, [("DE", "b0000"), ("EN", "b0000")], 1)
     frame = frame.groupby("language").head(rows).reset_index(drop=True)
-    for name, node in pipeline_nodes(config).items():
+    for name, node in build_pipeline(config).nodes.items():
         frame = node.run(frame, ctx)
         validate_or_raise(ticket_schema(config, tables, frame.columns), frame, name)
     return frame
@@ -236,7 +240,7 @@ def test_answer_models_travel_to_worker_processes(project: Path) -> None:
     tables = tables_for(config)
     ctx = NodeContext(config, tables, LLMClient(config, tables))
     frame = _run_nodes(config, rows=1).drop(columns=["urgency", "urgency_prompt_version"])
-    node = pipeline_nodes(config)["urgency"]
+    node = build_pipeline(config).nodes["urgency"]
     [(_, request)] = node.requests(frame.head(1).to_dict("records"), ctx)
     script = (
         "import pickle, sys\n"
@@ -290,12 +294,12 @@ def test_styles_are_sampled_per_ticket_and_the_offline_reply_follows_formality(
     tables = tables_for(config)
     ctx = NodeContext(config, tables, LLMClient(config, tables))
     row = frame.iloc[:1].to_dict("records")
-    [(_, request)] = pipeline_nodes(config)["first_response"].requests(row, ctx)
+    [(_, request)] = build_pipeline(config).nodes["first_response"].requests(row, ctx)
     assert (
         f"Style: formality: {row[0]['formality']}; variant: {row[0]['variant']}."
         in (request.messages[1]["content"])
     )
-    [(_, draft)] = pipeline_nodes(config)["email_draft"].requests(row, ctx)
+    [(_, draft)] = build_pipeline(config).nodes["email_draft"].requests(row, ctx)
     assert draft.variables["style"] == {} and "Style:" not in draft.messages[1]["content"]
 
 
@@ -306,7 +310,9 @@ def test_a_plugin_node_follows_the_node_contract(
     config = _config(
         project, pipeline=[*PIPELINE, entry], models={"body_words": {"temperature": 0}}
     )
-    assert config.pipeline[-1] == "body_words" and config.plugins == {"body_words": entry}
+    pipeline = build_pipeline(config)
+    assert pipeline.names[-1] == "body_words" and pipeline.plugins == {"body_words": entry}
+    assert config.pipeline[-1] == entry  # the config keeps the entry as written
     frame = _run_nodes(config)
     assert (frame["body_words"] > 10).all()
     keys = build_definitions(config).resolve_asset_graph().get_all_asset_keys()

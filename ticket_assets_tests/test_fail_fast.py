@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ticket_assets.config import ModelConfig
-from ticket_assets.llm.engine import _provider
-from ticket_assets.llm.remote import _classify
+from ticket_assets.llm.providers import remote_provider
+from ticket_assets.llm.providers.litellm_adapter import _classify
 from ticket_assets.llm.types import (
     EndpointError,
     PermanentProviderError,
@@ -35,7 +35,7 @@ def _warm_imports() -> None:
     """Time the runs, not the first import of litellm and the CLI's modules (seconds)."""
     import ticket_assets.cli  # noqa: F401
 
-    _provider()
+    remote_provider()
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_an_unknown_model_stops_the_run_at_the_first_answer(
 
 
 def _call(model: ModelConfig) -> ProviderError:
-    provider = _provider()
+    provider = remote_provider()
     messages = [{"role": "user", "content": "Hello"}]
     with pytest.raises(ProviderError) as raised:
         asyncio.run(

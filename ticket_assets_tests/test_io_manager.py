@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ticket_assets.orchestration.io_manager import DuckDBPartitionIOManager
-from ticket_assets.orchestration.store import TicketStore
+from ticket_assets.storage import TicketStore
 
 SCHEMA = "support_tickets"
 BATCHES = ["b0000", "b0001"]

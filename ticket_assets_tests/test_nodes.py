@@ -12,8 +12,8 @@ from ticket_assets.config import ModelConfig, RunConfig, build_config
 from ticket_assets.llm.client import CostLimitError, LLMClient
 from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NODES, NodeContext, written_columns
-from ticket_assets.orchestration.assets import tables_for
 from ticket_assets.plan import plan_frame
+from ticket_assets.tables.loaded import tables_for
 
 
 def _context(config: RunConfig, **providers: Any) -> NodeContext:

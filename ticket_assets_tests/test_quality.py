@@ -21,7 +21,6 @@ from ticket_assets.llm.client import LLMClient, validate_answer
 from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.nodes.outputs import EmailAnswer
-from ticket_assets.orchestration.assets import tables_for
 from ticket_assets.plan import batch_key, plan_frame
 from ticket_assets.quality import QualityInputs, assess
 from ticket_assets.quality.balance import check_label_balance, expected_shares
@@ -29,6 +28,7 @@ from ticket_assets.quality.duplicates import check_duplicates, find_clusters
 from ticket_assets.quality.fidelity import check_fidelity, rewritten_pairs
 from ticket_assets.quality.language import check_language
 from ticket_assets.quality.leaks import check_leaks, find_leaks
+from ticket_assets.tables.loaded import tables_for
 
 QUALITY = QualityConfig()
 

@@ -17,12 +17,14 @@ import pytest
 
 from ticket_assets.config import ModelConfig
 from ticket_assets.language import detect_language
-from ticket_assets.llm.engine import GROUP_INSTRUCTIONS, SINGLE_INSTRUCTIONS, _provider
-from ticket_assets.llm.remote import LiteLLMProvider
+from ticket_assets.llm.planning import GROUP_INSTRUCTIONS, SINGLE_INSTRUCTIONS
+from ticket_assets.llm.providers import remote_provider
+from ticket_assets.llm.providers.litellm_adapter import LiteLLMProvider
 from ticket_assets.llm.types import PermanentProviderError
 from ticket_assets_tests.schema_llm_server import SchemaLLMState, schema_llm_server
 
 QUEUES = ["Technical Support", "Billing and Payments", "Network"]
+ADAPTER_LOGGER = "ticket_assets.llm.providers.litellm_adapter"
 SCHEMA: dict[str, Any] = {
     "title": "TicketAnswer",
     "type": "object",
@@ -251,7 +253,7 @@ def test_litellm_passes_the_json_schema_to_the_server(
     schema must reach the server all the same."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000")
     with schema_llm_server() as (url, state):
-        text = _complete(_provider(), ModelConfig(model=name, api_base=url))
+        text = _complete(remote_provider(), ModelConfig(model=name, api_base=url))
     assert state.response_formats == ["json_schema"]
     assert json.loads(text)["queue"] in QUEUES
 
@@ -262,12 +264,12 @@ def test_a_server_rejecting_json_schema_gets_json_object_from_then_on(
     provider = LiteLLMProvider()
     with schema_llm_server(SchemaLLMState(reject_json_schema=True)) as (url, state):
         model = ModelConfig(model="hosted_vllm/acme-7b", api_base=url)
-        with caplog.at_level(logging.WARNING, logger="ticket_assets.llm.remote"):
+        with caplog.at_level(logging.WARNING, logger=ADAPTER_LOGGER):
             first, second = _complete(provider, model), _complete(provider, model)
         strict = model.model_copy(update={"structured_output": "json_schema"})
         with pytest.raises(PermanentProviderError, match="json_schema"):
             _complete(provider, strict)  # asked for explicitly: no silent fallback
     assert state.response_formats == ["json_schema", "json_object", "json_object", "json_schema"]
     assert json.loads(first)["queue"] in QUEUES and json.loads(second)["queue"] in QUEUES
-    warnings = [r.getMessage() for r in caplog.records if r.name == "ticket_assets.llm.remote"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == ADAPTER_LOGGER]
     assert len(warnings) == 1 and "rejected response_format json_schema" in warnings[0]

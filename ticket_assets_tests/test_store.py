@@ -15,14 +15,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ticket_assets.orchestration import store as store_module
-from ticket_assets.orchestration.store import (
+from ticket_assets.storage import (
     MissingTableError,
     SchemaMismatchError,
     StoreError,
     StoreLockedError,
     TicketStore,
 )
+from ticket_assets.storage import write as store_module
 
 SCHEMA = "support_tickets"
 SPAWN = mp.get_context("spawn")  # fork would copy DuckDB's per-process database cache

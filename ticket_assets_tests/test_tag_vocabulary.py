@@ -15,16 +15,16 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from ticket_assets.config import PROJECT_ROOT, build_config
-from ticket_assets.fields import Vocabulary
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.nodes.declared import answer_model
 from ticket_assets.nodes.outputs import tags_answer_model
-from ticket_assets.nodes.spec import parse_outputs
-from ticket_assets.orchestration.assets import tables_for
 from ticket_assets.plan import plan_frame
 from ticket_assets.tables import Tables, TablesError
-from ticket_assets.vocabulary import VocabularyMatcher
+from ticket_assets.tables.fields import Vocabulary
+from ticket_assets.tables.loaded import tables_for
+from ticket_assets.tables.spec import parse_outputs
+from ticket_assets.tables.vocabulary import VocabularyMatcher
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 from ticket_assets_tests.test_llm_remote import CANARY_KEY, exported, ledger, run, write_config
 

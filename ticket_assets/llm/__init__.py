@@ -1,1 +1,2 @@
-"""The LLM layer: one facade (client) over the offline provider and litellm."""
+"""The LLM layer: one facade (client.py) over the remote engine and local providers; see
+docs/architecture.md for its layers."""

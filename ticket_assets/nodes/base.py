@@ -20,13 +20,12 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel
 
-from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError, RunConfig
+from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError
 from ticket_assets.llm.types import LLMRequest, Rejection
-from ticket_assets.nodes.spec import Output
+from ticket_assets.tables.spec import Output
 
 if TYPE_CHECKING:
-    from ticket_assets.llm.client import LLMClient
-    from ticket_assets.tables import Tables
+    from ticket_assets.nodes.context import NodeContext
 
 # Columns every frame carries from the start: the partition plan makes them.
 PLAN_COLUMNS = ("ticket_id", "language", "batch")
@@ -121,28 +120,6 @@ def _compile_prompt(path: str, node: str, text: str) -> Prompt:
             raise ConfigError(f"{path}: line {line}: {role}: {error.message}") from None
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
     return Prompt(node, version, templates["system"], templates["user"], path, lines_before)
-
-
-@dataclass(frozen=True)
-class NodeContext:
-    """What a node may use besides its input frame."""
-
-    config: RunConfig
-    tables: Tables
-    llm: LLMClient
-
-    def prompt(self, node: str) -> Prompt:
-        return load_prompt(self.config.resolve(self.config.prompts_dir), node)
-
-    def text_language(self, node: str, target: str) -> str:
-        """The language subject and body are in when `node` runs: translated already or not."""
-        pipeline = self.config.pipeline
-        if "translate" in pipeline and pipeline.index("translate") < pipeline.index(node):
-            return target
-        return self.draft_language(target)
-
-    def draft_language(self, target: str) -> str:
-        return target if self.config.draft_in_target_language else self.config.source_language
 
 
 def language_name(code: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import jinja2
 import jinja2.meta
@@ -31,15 +31,15 @@ import yaml
 from pydantic import BaseModel, Field, create_model
 
 from ticket_assets.config import ConfigError
-from ticket_assets.fields import Vocabulary
-from ticket_assets.nodes.base import PLAN_COLUMNS, NodeContext, PromptNode, language_name
+from ticket_assets.nodes.base import PLAN_COLUMNS, PromptNode, language_name
 from ticket_assets.nodes.outputs import (
     BuiltAnswer,
     CleanText,
     vocabulary_choice,
     vocabulary_choices,
 )
-from ticket_assets.nodes.spec import (
+from ticket_assets.tables.fields import Vocabulary
+from ticket_assets.tables.spec import (
     COLUMN_NAME,
     Choice,
     Choices,
@@ -48,7 +48,10 @@ from ticket_assets.nodes.spec import (
     Text,
     parse_outputs,
 )
-from ticket_assets.vocabulary import VocabularyMatcher
+from ticket_assets.tables.vocabulary import VocabularyMatcher
+
+if TYPE_CHECKING:
+    from ticket_assets.nodes.context import NodeContext
 
 # Variables every prompt-defined node's templates may use besides the columns they read.
 EXTRA_VARIABLES = ("style", "language_name")
@@ -84,7 +87,7 @@ def answer_model(
     node: str, declaration: Declaration, synonyms: tuple[tuple[str, str], ...]
 ) -> type[DeclaredAnswer]:
     """The pydantic model of a prompt-defined node's answer: one field per declared output.
-    Enum and list answers are matched to their vocabulary as tags are (vocabulary.py), with
+    Enum and list answers are matched to their vocabulary as tags are (tables/vocabulary.py), with
     the `synonyms` (tables/tag_synonyms.csv) whose value is in it."""
     fields: dict[str, Any] = {
         column: (

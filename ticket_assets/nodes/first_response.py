@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ticket_assets.nodes.base import NodeContext, PromptNode, language_name
+from ticket_assets.nodes.base import PromptNode, language_name
 from ticket_assets.nodes.outputs import FirstResponseAnswer
-from ticket_assets.nodes.spec import Text
+from ticket_assets.tables.spec import Text
+
+if TYPE_CHECKING:
+    from ticket_assets.nodes.context import NodeContext
 
 
 class FirstResponseNode(PromptNode):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ticket_assets.nodes.base import NodeContext, PromptNode
+from ticket_assets.nodes.base import PromptNode
 from ticket_assets.nodes.outputs import MAX_TAGS, MIN_TAGS, tags_answer_model
-from ticket_assets.nodes.spec import Choices, Labels
+from ticket_assets.tables.spec import Choices, Labels
+
+if TYPE_CHECKING:
+    from ticket_assets.nodes.context import NodeContext
 
 
 class TaggingNode(PromptNode):

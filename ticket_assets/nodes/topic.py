@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ticket_assets.fields import SampledFields, load_fields
-from ticket_assets.nodes.base import PLAN_COLUMNS, NodeContext, PromptNode
+from ticket_assets.nodes.base import PLAN_COLUMNS, PromptNode
 from ticket_assets.nodes.outputs import TopicAnswer
-from ticket_assets.nodes.spec import Choice, FromTable, Labels, Output, Text
 from ticket_assets.randomness import stable_rng
+from ticket_assets.tables.fields import SampledFields, load_fields
+from ticket_assets.tables.spec import Choice, FromTable, Labels, Output, Text
 
 if TYPE_CHECKING:
     from ticket_assets.config import FieldConfig, RunConfig
+    from ticket_assets.nodes.context import NodeContext
     from ticket_assets.tables import Tables
 
 SAMPLED_COLUMNS = (

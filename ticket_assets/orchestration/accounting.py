@@ -9,7 +9,7 @@ from ticket_assets.llm.cache import ResponseCache
 from ticket_assets.llm.ledger import LEDGER_COLUMNS
 from ticket_assets.llm.types import CallRecord
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
-from ticket_assets.orchestration.store import UNIQUE_CALL_COLUMN, TicketStore
+from ticket_assets.storage import UNIQUE_CALL_COLUMN, TicketStore
 
 
 def fold_journal(config: RunConfig, store: TicketStore, mode: str) -> list[CallRecord]:

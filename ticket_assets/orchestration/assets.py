@@ -3,8 +3,6 @@ plus the unpartitioned export. Assets only wire nodes to storage; the work is in
 
 import warnings
 from collections.abc import Callable, Sequence
-from functools import cache
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -15,7 +13,7 @@ from ticket_assets.llm.budget import budget_for_run
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.quarantine import check_reject_rate, current_rejects, rejection_frame
 from ticket_assets.llm.types import CallRecord
-from ticket_assets.nodes import NodeContext, node_for
+from ticket_assets.nodes import NodeContext, build_pipeline
 from ticket_assets.orchestration.accounting import fold_journal
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
 from ticket_assets.orchestration.metadata import (
@@ -36,17 +34,17 @@ from ticket_assets.orchestration.quality_checks import (
     ledger_costs,
     quality_inputs,
 )
-from ticket_assets.orchestration.store import (
+from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
+from ticket_assets.preflight import check_run_environment
+from ticket_assets.publish import publish
+from ticket_assets.schema import ticket_schema, validate_or_raise
+from ticket_assets.storage import (
     REJECT_COLUMNS,
     REJECTS_TABLE,
     MissingTableError,
     TicketStore,
 )
-from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
-from ticket_assets.preflight import check_run_environment
-from ticket_assets.publish import publish
-from ticket_assets.schema import ticket_schema, validate_or_raise
-from ticket_assets.tables import Tables
+from ticket_assets.tables.loaded import tables_for
 
 # Single-run backfills are what make a many-partition backfill fast; we rely on them knowingly.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
@@ -57,15 +55,6 @@ OWNERS = ["team:data-ml"]
 
 # Called with each step's ledger records and partitions; the CLI sums them for its summary.
 LedgerSink = Callable[[str, Sequence[Partition], list[CallRecord]], None]
-
-
-@cache
-def load_tables(directory: Path) -> Tables:
-    return Tables.load(directory)
-
-
-def tables_for(config: RunConfig) -> Tables:
-    return load_tables(config.resolve(config.tables_dir))
 
 
 def llm_pool(provider: str) -> str:
@@ -116,7 +105,8 @@ def _partitions_with_rejects(
         rejects = store_for(config).read_partitions(REJECTS_TABLE, partitions)
     except MissingTableError:
         return set()
-    nodes = config.pipeline[: config.pipeline.index(upstream) + 1]
+    names = build_pipeline(config).names
+    nodes = names[: names.index(upstream) + 1]
     rejects = rejects[rejects["node"].isin(nodes)]
     return set(zip(rejects["language"], rejects["batch"], strict=True))
 
@@ -140,7 +130,7 @@ def _run_node(
     if recovered:
         context.log.info(f"booked {len(recovered)} paid calls of an interrupted run")
     client = LLMClient(config, tables, logger=context.log, budget=budget, run_id=run_id)
-    node = node_for(config, node_name)
+    node = build_pipeline(config).nodes[node_name]
     try:
         result = node.run(frame, NodeContext(config, tables, client))
         check_reject_rate(node_name, len(frame), client.rejections, config.max_reject_rate)
@@ -167,7 +157,7 @@ def node_asset(
     config: RunConfig, node_name: str, upstream: str | None, ledger_sink: LedgerSink | None
 ) -> dg.AssetsDefinition:
     """The asset of `node_name`, reading the asset of the node before it (`upstream`)."""
-    node = node_for(config, node_name)
+    node = build_pipeline(config).nodes[node_name]
     model = config.model_for(node_name)
     decorator = dg.asset(
         name=node_name,
@@ -223,11 +213,11 @@ def dataset_rejects(context: dg.AssetExecutionContext, config: RunConfig) -> pd.
     except MissingTableError:
         return pd.DataFrame(columns=list(REJECT_COLUMNS))
     batches = context.instance.get_dynamic_partitions(batch_partitions_name(config))
-    return current_rejects(rejects, config.pipeline, config.languages, batches)
+    return current_rejects(rejects, build_pipeline(config).names, config.languages, batches)
 
 
 def export_asset(config: RunConfig) -> dg.AssetsDefinition:
-    last = config.pipeline[-1]
+    last = build_pipeline(config).names[-1]
 
     @dg.asset(
         name=EXPORT_ASSET,

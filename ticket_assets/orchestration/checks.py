@@ -5,8 +5,9 @@ written, so a failing check points at rows written by an older configuration.)""
 import dagster as dg
 
 from ticket_assets.config import RunConfig
-from ticket_assets.orchestration.assets import store_for, tables_for
+from ticket_assets.orchestration.assets import store_for
 from ticket_assets.schema import check_frame, ticket_schema
+from ticket_assets.tables.loaded import tables_for
 
 
 def schema_check(config: RunConfig, node_name: str) -> dg.AssetChecksDefinition:

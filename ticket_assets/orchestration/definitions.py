@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ticket_assets.config import RunConfig
+from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.assets import (
     EXPORT_ASSET,
     NODE_GROUP,
@@ -29,7 +30,7 @@ EXPORT_JOB = "export_only"
 
 
 def build_definitions(config: RunConfig, ledger_sink: LedgerSink | None = None) -> dg.Definitions:
-    nodes = list(config.pipeline)
+    nodes = list(build_pipeline(config).names)
     assets = [
         node_asset(config, name, nodes[i - 1] if i else None, ledger_sink)
         for i, name in enumerate(nodes)

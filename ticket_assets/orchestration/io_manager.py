@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import Field
 
 from ticket_assets.orchestration.partitions import split_keys
-from ticket_assets.orchestration.store import LOCK_TIMEOUT_SECONDS, Partition, TicketStore
+from ticket_assets.storage import LOCK_TIMEOUT_SECONDS, Partition, TicketStore
 
 LEDGER_TABLE = "llm_calls"
 

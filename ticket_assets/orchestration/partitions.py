@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ticket_assets.config import RunConfig
-from ticket_assets.orchestration.store import Partition
 from ticket_assets.plan import batch_keys
+from ticket_assets.storage import Partition
 
 
 def batch_partitions_name(config: RunConfig) -> str:

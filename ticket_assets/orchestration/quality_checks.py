@@ -9,11 +9,12 @@ import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import summarize
+from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
-from ticket_assets.orchestration.store import TicketStore
 from ticket_assets.quality import CheckResult, QualityInputs, QualityReport
 from ticket_assets.quality.balance import expected_shares
 from ticket_assets.quality.fidelity import PAIR_COLUMNS, Kind, check_fidelity, rewritten_pairs
+from ticket_assets.storage import TicketStore
 from ticket_assets.tables import Tables
 
 EXPORT_CHECKS = {
@@ -70,20 +71,22 @@ def export_check_results(report: QualityReport) -> list[dg.AssetCheckResult]:
 
 def _rewritten(config: RunConfig, store: TicketStore, node: str) -> pd.DataFrame | None:
     """Source and rewritten text of the rows `node` rewrote (configured languages only)."""
-    position = config.pipeline.index(node)
+    names = build_pipeline(config).names
+    position = names.index(node)
     if position == 0 or not store.table_exists(node):
         return None
-    source = store.read_table(config.pipeline[position - 1])
+    source = store.read_table(names[position - 1])
     target = store.read_table(node)
     target = target[target["language"].isin(list(config.languages))]
     return rewritten_pairs(source, target, f"{node}_prompt_version")
 
 
 def quality_inputs(config: RunConfig, store: TicketStore, tables: Tables) -> QualityInputs:
+    names = build_pipeline(config).names
     rewritten = {
         node: pairs
         for node in FIDELITY_NODES
-        if node in config.pipeline and (pairs := _rewritten(config, store, node)) is not None
+        if node in names and (pairs := _rewritten(config, store, node)) is not None
     }
     return QualityInputs(expected_shares(config, tables), rewritten)
 

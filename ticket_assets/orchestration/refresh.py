@@ -4,7 +4,7 @@ construction since the batch is part of the id)."""
 
 import dagster as dg
 
-from ticket_assets.config import RunConfig
+from ticket_assets.config import ConfigError, RunConfig
 from ticket_assets.orchestration.partitions import batch_partitions_name, partition_key
 from ticket_assets.plan import batch_index, batch_key
 
@@ -18,7 +18,24 @@ def next_batches(instance: dg.DagsterInstance, config: RunConfig) -> list[str]:
     return [batch_key(index) for index in range(start, start + config.refresh.batches)]
 
 
+def check_refresh(config: RunConfig) -> None:
+    """ConfigError (one line, naming where the value came from) if `refresh.cron` is not a
+    cron expression Dagster schedules. Checked here, not in the config layer: Dagster's own
+    parser, through its public API, is the one the schedule uses (no croniter in the lock)."""
+    cron = config.refresh.cron
+    try:
+        dg.ScheduleDefinition(name=REFRESH_SCHEDULE, cron_schedule=cron, job_name="check")
+    except dg.DagsterInvalidDefinitionError:
+        raise ConfigError(
+            config.problem(
+                ("refresh", "cron"), f"{cron!r} is not a cron expression (e.g. '0 3 * * *')"
+            )
+        ) from None
+
+
 def refresh_schedule(config: RunConfig, job_name: str) -> dg.ScheduleDefinition:
+    check_refresh(config)
+
     @dg.schedule(
         name=REFRESH_SCHEDULE,
         cron_schedule=config.refresh.cron,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import summarize
+from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.assets import EXPORT_ASSET, OWNERS, store_for
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
 from ticket_assets.quality import QUALITY_FILE, QualityReport
@@ -32,7 +33,7 @@ def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
 def cost_report_asset(config: RunConfig) -> dg.AssetsDefinition:
     @dg.asset(
         name=COST_REPORT_ASSET,
-        deps=list(config.pipeline),
+        deps=list(build_pipeline(config).names),
         group_name="reports",
         owners=OWNERS,
         kinds={"duckdb"},

@@ -13,6 +13,7 @@ import yaml
 from ticket_assets.config import SUPPORTED_LANGUAGES, RunConfig
 from ticket_assets.export import atomic_write, export_files, split_labels
 from ticket_assets.llm.quarantine import quarantine_summary, reason_kind
+from ticket_assets.nodes import build_pipeline
 from ticket_assets.quality.report import QualityReport
 
 CARD_FILE = "README.md"
@@ -106,7 +107,7 @@ def _configuration(config: RunConfig) -> str:
                 "temperature": config.model_for(node).temperature,
                 "tickets_per_call": config.model_for(node).tickets_per_call,
             }
-            for node in config.pipeline
+            for node in build_pipeline(config).names
         ]
     )
     balance = (
@@ -126,7 +127,7 @@ def _configuration(config: RunConfig) -> str:
         f"- {config.rows} tickets planned in batches of at most {config.batch_size} per "
         f"language; language weights: {weights}",
         f"- e-mails drafted {drafting}",
-        f"- pipeline: {' → '.join(config.pipeline)}",
+        f"- pipeline: {' → '.join(build_pipeline(config).names)}",
         f"- balance: {balance}",
         "",
         models.to_markdown(index=False),

@@ -14,10 +14,10 @@ from typing import Any
 
 import jinja2
 
-from ticket_assets.fields import Vocabulary
-from ticket_assets.nodes.spec import Choice, Choices, Integer, Output, Text
 from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import Weighted
+from ticket_assets.tables.fields import Vocabulary
+from ticket_assets.tables.spec import Choice, Choices, Integer, Output, Text
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined)
 

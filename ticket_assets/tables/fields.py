@@ -23,7 +23,9 @@ from typing import Any
 
 from ticket_assets.config import SUPPORTED_LANGUAGES
 from ticket_assets.randomness import stable_rng
-from ticket_assets.tables import CsvTable, Tables, TablesError, Weighted
+from ticket_assets.tables.reader import CsvTable, TablesError
+from ticket_assets.tables.sampling import Weighted
+from ticket_assets.tables.taxonomy import Tables
 
 WEIGHT_COLUMN = "weight"
 # Ticket columns a field may be given, besides earlier fields, with the Tables labels they take.

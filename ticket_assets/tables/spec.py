@@ -10,7 +10,7 @@ Every node has `outputs`, a map from the columns it writes to one of four types:
 A vocabulary is listed where it is declared (with optional weights), read from a column of a
 table in `tables/`, or (built-in nodes) one of the label sets `Tables` loads. A model is sent
 it as the JSON schema's `enum`; its answers are matched to it tolerantly and unknown list
-values dropped while `min_items` known ones remain (ticket_assets/vocabulary.py). The pandera
+values dropped while `min_items` known ones remain (ticket_assets/tables/vocabulary.py). The pandera
 rules (schema.py), the answer models of prompt-defined nodes, the offline provider's answers
 for them and the export's columns all come from these declarations. Prompt files and plug-in
 nodes write them as mappings, parsed by `parse_outputs`; built-in nodes use the classes.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ticket_assets.config import ConfigError
-from ticket_assets.fields import Vocabulary, read_vocabulary
 from ticket_assets.tables import Tables
+from ticket_assets.tables.fields import Vocabulary, read_vocabulary
 
 COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 TYPE_NAMES = ("string", "enum", "list", "integer")

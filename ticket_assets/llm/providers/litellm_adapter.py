@@ -35,7 +35,7 @@ from ticket_assets.llm.types import (
 
 log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Client-Request-Id"
-# What to do the moment the current call's request leaves (the engine journals the call then).
+# What to do the moment the current call's request leaves (the online processor journals it).
 _on_send: ContextVar[Callable[[], None] | None] = ContextVar("on_send", default=None)
 
 
@@ -103,12 +103,13 @@ def redact(text: str) -> str:
     return _KEY_SHAPE.sub("***", text)
 
 
-def missing_credentials(config: RunConfig) -> list[str]:
-    """One line per remote model whose provider needs a key the environment lacks."""
+def missing_credentials(config: RunConfig, nodes: Sequence[str]) -> list[str]:
+    """One line per remote model (of `nodes`) whose provider needs a key the environment
+    lacks."""
     import litellm
 
     nodes_by_model: dict[str, list[str]] = {}
-    for node in config.remote_nodes:
+    for node in nodes:
         nodes_by_model.setdefault(config.model_for(node).model, []).append(node)
     problems = []
     for model, nodes in nodes_by_model.items():

@@ -6,7 +6,7 @@ ignoring case, spaces, hyphens and underscores, possibly with its last word in t
 number (Printers/Printer, Outage/Outages), or when it is a synonym listed in
 `tables/tag_synonyms.csv` (matched the same tolerant way). Anything else is unknown: it is
 dropped from a list that keeps enough known values, and rejected otherwise, so only
-vocabulary values ever reach a row.
+vocabulary values ever reach a row. `load_tag_synonyms` reads and checks that file.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ticket_assets.tables.reader import CsvTable
+
+TAG_SYNONYMS = "tag_synonyms.csv"  # optional: what models write -> a tag of tags.csv
 
 _SEPARATORS = re.compile(r"[\s_-]+")
 
@@ -90,3 +95,23 @@ class VocabularyMatcher:
                 f"has {found}{listed}, needs {min_items}-{max_items} distinct ones{not_in}"
             )
         return known[:max_items]
+
+
+def load_tag_synonyms(directory: Path, vocabulary: tuple[str, ...]) -> dict[str, str]:
+    """tag_synonyms.csv (optional): `synonym,tag` rows, every tag one of tags.csv."""
+    if not (directory / TAG_SYNONYMS).exists():
+        return {}
+    rows = CsvTable.read(directory, TAG_SYNONYMS, ("synonym", "tag"))
+    # Synonyms match ignoring case and separators, so they must differ in that form too.
+    taken = {match_key(tag): f"the tag {tag!r}" for tag in vocabulary}
+    synonyms = {}
+    for row in rows:
+        synonym, tag = row["synonym"], row["tag"]
+        if tag not in vocabulary:
+            raise row.fail("tag", f"{tag!r} is not a tag in tags.csv; add it there first")
+        clash = taken.get(match_key(synonym))
+        if clash is not None:
+            raise row.fail("synonym", f"{synonym!r} already matches {clash}")
+        taken[match_key(synonym)] = f"the synonym on line {row.line}"
+        synonyms[synonym] = tag
+    return synonyms

@@ -1,0 +1,84 @@
+"""The run configuration: pure pydantic data, one loader, one-line errors.
+
+This layer imports nothing else from `ticket_assets` (only the standard library, pydantic and
+PyYAML): what the settings mean for nodes (plug-ins, prompt files, the order check) is
+`ticket_assets.nodes.build_pipeline`'s business.
+
+    errors.py     ConfigError
+    paths.py      project root, config file, data directory, modes
+    languages.py  SUPPORTED_LANGUAGES
+    base.py       StrictModel (frozen, unknown keys named with the allowed ones)
+    models.py     ModelConfig, CostLimits, PriceOverride, CurrencyConfig
+    quality.py    BalanceConfig, the quality checks' settings, CardConfig
+    export.py     FieldConfig, ExportConfig
+    refresh.py    RefreshConfig
+    run.py        RunConfig
+    origins.py    SettingOrigins: where a setting came from (flag, env var, file:line:column)
+    loader.py     load_config, build_config, configured_data_path
+"""
+
+from ticket_assets.config.base import StrictModel
+from ticket_assets.config.errors import ConfigError
+from ticket_assets.config.export import EXPORT_FORMATS, ExportConfig, FieldConfig
+from ticket_assets.config.languages import SUPPORTED_LANGUAGES
+from ticket_assets.config.loader import build_config, configured_data_path, load_config
+from ticket_assets.config.models import CostLimits, CurrencyConfig, ModelConfig, PriceOverride
+from ticket_assets.config.origins import SettingOrigins
+from ticket_assets.config.paths import (
+    CONFIG_ENV_VAR,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_DATA_DIR,
+    MODE_ENV_VAR,
+    MODES,
+    PROJECT_ROOT,
+)
+from ticket_assets.config.quality import (
+    BALANCE_COLUMNS,
+    RESERVED_EMAIL_DOMAINS,
+    BalanceConfig,
+    CardConfig,
+    DuplicatesQualityConfig,
+    FidelityQualityConfig,
+    LabelBalanceQualityConfig,
+    LanguageQualityConfig,
+    LeaksQualityConfig,
+    QualityConfig,
+)
+from ticket_assets.config.refresh import RefreshConfig
+from ticket_assets.config.run import BUILTIN_NODES, RunConfig
+
+__all__ = [
+    "BALANCE_COLUMNS",
+    "BUILTIN_NODES",
+    "CONFIG_ENV_VAR",
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_DATA_DIR",
+    "EXPORT_FORMATS",
+    "MODES",
+    "MODE_ENV_VAR",
+    "PROJECT_ROOT",
+    "RESERVED_EMAIL_DOMAINS",
+    "SUPPORTED_LANGUAGES",
+    "BalanceConfig",
+    "CardConfig",
+    "ConfigError",
+    "CostLimits",
+    "CurrencyConfig",
+    "DuplicatesQualityConfig",
+    "ExportConfig",
+    "FidelityQualityConfig",
+    "FieldConfig",
+    "LabelBalanceQualityConfig",
+    "LanguageQualityConfig",
+    "LeaksQualityConfig",
+    "ModelConfig",
+    "PriceOverride",
+    "QualityConfig",
+    "RefreshConfig",
+    "RunConfig",
+    "SettingOrigins",
+    "StrictModel",
+    "build_config",
+    "configured_data_path",
+    "load_config",
+]
