@@ -29,8 +29,8 @@ from ticket_assets.config import (
     configured_data_path,
     load_config,
 )
-from ticket_assets.run_lock import DataDirBusyError, hold_data_dir
-from ticket_assets.run_logs import new_log_path, write_exception
+from ticket_assets.core.run_lock import DataDirBusyError, hold_data_dir
+from ticket_assets.core.run_logs import new_log_path, write_exception
 
 COMMANDS = ("run", "export", "estimate", "cache", "ui")
 HELP_FLAGS = ("-h", "--help")
@@ -126,7 +126,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     # Imported here (pandas, Dagster): not for --help. A pipeline that cannot run, or a
     # refresh.cron Dagster cannot schedule, fails now with its one line.
     from ticket_assets.nodes import build_pipeline
-    from ticket_assets.orchestration.refresh import check_refresh
+    from ticket_assets.orchestration.schedules import check_refresh
 
     build_pipeline(config)
     check_refresh(config)

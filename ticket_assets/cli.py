@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,22 @@ from tqdm import tqdm
 from ticket_assets.config import PROJECT_ROOT, ConfigError, RunConfig
 from ticket_assets.export import EXPORT_STEM, export_files
 from ticket_assets.llm.cache import CacheCorruptError, ResponseCache
-from ticket_assets.llm.ledger import Ledger, summarize
+from ticket_assets.llm.ledger import summarize
 from ticket_assets.llm.quarantine import current_rejects, quarantine_summary
-from ticket_assets.llm.types import CallRecord
 from ticket_assets.nodes import build_pipeline
-from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
-from ticket_assets.orchestration.cli_loggers import CLI_LOGGERS, cli_run_config
-from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
-from ticket_assets.orchestration.partitions import Partition, full_range_tags, register_batches
+from ticket_assets.orchestration.accounting import run_calls
+from ticket_assets.orchestration.assets import EXPORT_ASSET
+from ticket_assets.orchestration.cli_loggers import (
+    CLI_LOGGERS,
+    OnMaterialized,
+    cli_run_config,
+    materialization_logger,
+)
+from ticket_assets.orchestration.definitions import build_definitions
+from ticket_assets.orchestration.jobs import EXPORT_JOB, FULL_JOB
+from ticket_assets.orchestration.partitions import full_range_tags, register_batches, split_keys
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
+from ticket_assets.orchestration.resources import TicketStoreResource
 from ticket_assets.plan import batch_index, batch_keys, rows_in_partition, rows_per_language
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE
@@ -37,11 +43,24 @@ from ticket_assets.storage import REJECT_COLUMNS, REJECTS_TABLE, MissingTableErr
 # --- failed runs: one `error:` line per failed step, the stack traces in the log file ---
 
 
-def _execute(job: dg.JobDefinition, log_path: Path, **options: Any) -> dg.ExecuteInProcessResult:
+PROGRESS_LOGGER = "progress"
+
+
+def _execute(
+    job: dg.JobDefinition,
+    log_path: Path,
+    on_materialized: OnMaterialized | None = None,
+    **options: Any,
+) -> dg.ExecuteInProcessResult:
     """Run in-process with the CLI's loggers: Dagster's console logger would print every
-    event, and each failure's stack trace; the CLI shows a progress bar and one line."""
-    return job.with_logger_defs(CLI_LOGGERS).execute_in_process(
-        run_config=cli_run_config(log_path), raise_on_error=False, **options
+    event, and each failure's stack trace; the CLI shows a progress bar, fed by the run's
+    materialization events (`on_materialized`), and one line."""
+    loggers = dict(CLI_LOGGERS)
+    if on_materialized is not None:
+        loggers[PROGRESS_LOGGER] = materialization_logger(on_materialized)
+    run_config = cli_run_config(log_path, tuple(set(loggers) - set(CLI_LOGGERS)))
+    return job.with_logger_defs(loggers).execute_in_process(
+        run_config=run_config, raise_on_error=False, **options
     )
 
 
@@ -100,24 +119,24 @@ def run_pipeline(
     strict: bool = False,
     log_path: Path,
 ) -> int:
-    ledger = Ledger()
     names = build_pipeline(config).names
     nodes = [name for name in names if selection is None or name in selection]
     total = config.rows * len(nodes)
     bar = tqdm(total=total, unit="ticket-steps", desc="generating", file=sys.stderr)
 
-    def collect(node: str, partitions: Sequence[Partition], records: list[CallRecord]) -> None:
-        ledger.extend(records)
-        done = sum(rows_in_partition(config, lang, batch_index(b)) for lang, b in partitions)
-        bar.set_postfix_str(node)
-        bar.update(done)
+    def progress(asset: str, partition: str | None) -> None:
+        if asset in nodes and partition is not None:
+            ((language, batch),) = split_keys([partition])
+            bar.set_postfix_str(asset, refresh=False)
+            bar.update(rows_in_partition(config, language, batch_index(batch)))
 
-    defs = build_definitions(config, ledger_sink=collect)
+    defs = build_definitions(config)
     with _instance(record) as instance:
         register_batches(instance, config)
         result = _execute(
             defs.resolve_job_def(FULL_JOB),
             log_path,
+            progress,
             instance=instance,
             tags=full_range_tags(config),
             asset_selection=[dg.AssetKey(name) for name in selection] if selection else None,
@@ -127,7 +146,8 @@ def run_pipeline(
         return _report_failure(result, log_path)
     exported = selection is None or EXPORT_ASSET in selection
     rejects = quarantined(config)
-    print(summary(config, ledger, rejects, exported=exported))
+    calls = run_calls(TicketStoreResource.for_config(config).get_store(), result.run_id)
+    print(summary(config, calls, rejects, exported=exported))
     if not strict:
         return 0
     return max(_quarantine_verdict(config, rejects), _quality_verdict(config) if exported else 0)
@@ -136,7 +156,7 @@ def run_pipeline(
 def quarantined(config: RunConfig) -> pd.DataFrame:
     """The tickets of this run's plan left out in quarantine (the `rejects` table)."""
     try:
-        rejects = store_for(config).read_table(REJECTS_TABLE)
+        rejects = TicketStoreResource.for_config(config).get_store().read_table(REJECTS_TABLE)
     except MissingTableError:
         return pd.DataFrame(columns=list(REJECT_COLUMNS))
     names = build_pipeline(config).names
@@ -184,8 +204,9 @@ def _quality_verdict(config: RunConfig) -> int:
 
 
 def summary(
-    config: RunConfig, ledger: Ledger, rejects: pd.DataFrame, *, exported: bool = True
+    config: RunConfig, calls: pd.DataFrame, rejects: pd.DataFrame, *, exported: bool = True
 ) -> str:
+    """The run's summary; `calls` are the ledger rows the run booked (`run_calls`)."""
     lines = [f"dataset {config.dataset!r}, mode {config.mode}"]
     if exported:
         path = config.exports_path / f"{EXPORT_STEM}.parquet"
@@ -205,9 +226,8 @@ def summary(
                 "instance has more batches registered (e.g. from scheduled refreshes).",
             ]
     lines += ["", f"quarantine: {quarantine_summary(rejects)}"]
-    frame = ledger.frame()
-    usage = summarize(frame, ["node", "model"], config.currency)
-    totals = summarize(frame.assign(run="total"), ["run"], config.currency)
+    usage = summarize(calls, ["node", "model"], config.currency)
+    totals = summarize(calls.assign(run="total"), ["run"], config.currency)
     lines += ["", f"LLM usage by node and model (rates of {config.currency.date}):"]
     lines += ["  " + line for line in usage.to_string(index=False).splitlines()]
     lines += ["  " + line for line in totals.to_string(index=False).splitlines()]

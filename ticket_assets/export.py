@@ -16,9 +16,7 @@ queue and deterministic for a seed.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +28,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ticket_assets.config import ExportConfig
-from ticket_assets.randomness import stable_rng
+from ticket_assets.core.files import atomic_write
+from ticket_assets.core.randomness import stable_rng
 
 # The seed schema's columns, in its order; any other columns follow these.
 EXPORT_COLUMNS = (
@@ -99,27 +98,6 @@ def export_frame(
             frame[column] = None
     extras = [c for c in extra_columns if c in frame and c not in EXPORT_COLUMNS]
     return frame[[*EXPORT_COLUMNS, *extras]]
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def atomic_write(target: Path, write: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; exports are for sharing
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _list_columns(frame: pd.DataFrame) -> list[str]:

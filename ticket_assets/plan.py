@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ticket_assets.config import RunConfig
-from ticket_assets.ids import ticket_id
+from ticket_assets.core.ids import ticket_id
 
 BATCH_KEY_PREFIX = "b"
 

@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from ticket_assets.config import RunConfig
-from ticket_assets.ids import TICKET_ID_PATTERN
+from ticket_assets.core.ids import TICKET_ID_PATTERN
 from ticket_assets.nodes import column_outputs
 from ticket_assets.tables import Tables
 from ticket_assets.tables.spec import Choice, Choices, Integer, Output, Text

@@ -8,7 +8,7 @@ import pytest
 
 from ticket_assets.config import ConfigError, RunConfig, build_config, load_config
 from ticket_assets.nodes import build_pipeline
-from ticket_assets.orchestration.refresh import check_refresh
+from ticket_assets.orchestration.schedules import check_refresh
 
 
 def _built(raw: dict, **options: str) -> RunConfig:

@@ -16,7 +16,7 @@ import pytest
 
 from ticket_assets import cli
 from ticket_assets.__main__ import main
-from ticket_assets.run_lock import LOCK_FILE
+from ticket_assets.core.run_lock import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "ticket_assets_tests.plugin_nodes"

@@ -20,7 +20,8 @@ from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NodeContext, build_pipeline, written_columns
 from ticket_assets.orchestration.assets import EXPORT_ASSET
-from ticket_assets.orchestration.definitions import FULL_JOB, build_definitions
+from ticket_assets.orchestration.definitions import build_definitions
+from ticket_assets.orchestration.jobs import FULL_JOB
 from ticket_assets.orchestration.partitions import full_range_tags, register_batches
 from ticket_assets.plan import plan_frame
 from ticket_assets.schema import SchemaViolation, ticket_schema, validate_or_raise

@@ -6,8 +6,10 @@ import itertools
 
 import pytest
 
-from ticket_assets.config import build_config
-from ticket_assets.ids import LANGUAGE_DIGITS, TICKET_ID_PATTERN, parse_ticket_id, ticket_id
+from ticket_assets.config import SUPPORTED_LANGUAGES, build_config
+from ticket_assets.core.detection import detect_language
+from ticket_assets.core.ids import LANGUAGE_DIGITS, TICKET_ID_PATTERN, parse_ticket_id, ticket_id
+from ticket_assets.core.languages import LANGUAGES, SupportedLanguage, checked_registry
 from ticket_assets.plan import (
     batch_count,
     batch_keys,
@@ -28,6 +30,30 @@ def test_ids_unique_across_datasets_languages_batches_rows() -> None:
     combos = itertools.product([0, 1, 999], LANGUAGE_DIGITS, [0, 1, 9999], [0, 1, 9998])
     ids = [ticket_id(*combo) for combo in combos]
     assert len(ids) == len(set(ids))
+
+
+def test_config_ids_and_detection_derive_from_the_one_language_registry() -> None:
+    assert {language.code: language.name for language in LANGUAGES} == SUPPORTED_LANGUAGES
+    assert {language.code: language.id_digit for language in LANGUAGES} == LANGUAGE_DIGITS
+    assert list(SUPPORTED_LANGUAGES) == ["DE", "EN", "ES", "FR", "PT"]
+    assert LANGUAGE_DIGITS == {"DE": 1, "EN": 2, "ES": 3, "FR": 4, "PT": 5}  # ids never change
+    text = "Guten Tag, seit dem letzten Update funktioniert die Anmeldung bei uns nicht mehr."
+    assert detect_language(text) == "DE"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (SupportedLanguage("IT", "Italian", 5, "ITALIAN"), "digit 5 is taken by PT"),
+        (SupportedLanguage("DE", "Deutsch", 6, "GERMAN"), "DE is registered twice"),
+        (SupportedLanguage("it", "Italian", 6, "ITALIAN"), "upper-case"),
+        (SupportedLanguage("IT", "Italian", 10, "ITALIAN"), "not 0-9"),
+    ],
+)
+def test_the_language_registry_rejects_clashes(extra: SupportedLanguage, message: str) -> None:
+    assert checked_registry((*LANGUAGES, SupportedLanguage("IT", "Italian", 6, "ITALIAN")))
+    with pytest.raises(ValueError, match=message):
+        checked_registry((*LANGUAGES, extra))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ticket_assets.orchestration.io_manager import DuckDBPartitionIOManager
+from ticket_assets.orchestration.resources import TicketStoreResource
 from ticket_assets.storage import TicketStore
 
 SCHEMA = "support_tickets"
@@ -81,12 +82,13 @@ def instance() -> dg.DagsterInstance:
 
 @pytest.fixture
 def io_manager(tmp_path: Path) -> DuckDBPartitionIOManager:
-    return DuckDBPartitionIOManager(database=str(tmp_path / "tickets.duckdb"), schema_name=SCHEMA)
+    store = TicketStoreResource(database=str(tmp_path / "tickets.duckdb"), dataset=SCHEMA)
+    return DuckDBPartitionIOManager(store=store)
 
 
 @pytest.fixture
 def store(io_manager: DuckDBPartitionIOManager) -> TicketStore:
-    return TicketStore(io_manager.database, SCHEMA)
+    return io_manager.store.get_store()
 
 
 def materialize(

@@ -8,10 +8,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ticket_assets.config import ModelConfig, RunConfig, build_config
+from ticket_assets.config import DEFAULT_PIPELINE, ModelConfig, RunConfig, build_config
 from ticket_assets.llm.client import CostLimitError, LLMClient
+from ticket_assets.llm.offline import RESPONDERS
 from ticket_assets.llm.types import LLMRequest
-from ticket_assets.nodes import NODES, NodeContext, written_columns
+from ticket_assets.nodes import BUILTINS, NODES, NodeContext, written_columns
 from ticket_assets.plan import plan_frame
 from ticket_assets.tables.loaded import tables_for
 
@@ -31,6 +32,16 @@ def _run_pipeline(config: RunConfig, ctx: NodeContext) -> pd.DataFrame:
 @pytest.fixture
 def config() -> RunConfig:
     return build_config({"rows": 30, "batch_size": 5, "languages": ["DE", "EN", "PT"]})
+
+
+def test_one_registry_of_builtin_nodes() -> None:
+    """BUILTINS is the list of built-in nodes; each points at its offline responder (the one
+    registered in llm/offline), and the default pipeline names only built-in nodes."""
+    assert tuple(NODES) == tuple(BUILTINS)
+    for name, entry in BUILTINS.items():
+        assert entry.node_class.name == name
+        assert entry.responder is RESPONDERS[name]
+    assert set(DEFAULT_PIPELINE) <= set(BUILTINS)
 
 
 def test_every_node_writes_its_columns(config: RunConfig) -> None:

@@ -8,13 +8,9 @@ import pyarrow.parquet as pq
 
 from ticket_assets.config import RunConfig
 from ticket_assets.export import EXPORT_COLUMNS
-from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
-from ticket_assets.orchestration.definitions import (
-    EXPORT_JOB,
-    FULL_JOB,
-    TRANSLATE_JOB,
-    build_definitions,
-)
+from ticket_assets.orchestration.assets import EXPORT_ASSET
+from ticket_assets.orchestration.definitions import build_definitions
+from ticket_assets.orchestration.jobs import EXPORT_JOB, FULL_JOB, TRANSLATE_JOB
 from ticket_assets.orchestration.partitions import (
     batch_partitions_name,
     full_range_tags,
@@ -22,8 +18,9 @@ from ticket_assets.orchestration.partitions import (
     register_batches,
 )
 from ticket_assets.orchestration.quality_checks import EXPORT_CHECKS, FIDELITY_NODES
-from ticket_assets.orchestration.refresh import REFRESH_SCHEDULE
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
+from ticket_assets.orchestration.resources import TicketStoreResource
+from ticket_assets.orchestration.schedules import REFRESH_SCHEDULE
 
 
 def _materialize_partition(
@@ -71,7 +68,7 @@ def test_two_partitions_materialize_into_duckdb(
         for language in ("DE", "EN")
     }
     assert all(result.success for result in results.values())
-    tickets = store_for(small_config).read_table("first_response")
+    tickets = TicketStoreResource.for_config(small_config).get_store().read_table("first_response")
     assert sorted(tickets["language"].unique()) == ["DE", "EN"]
     assert set(tickets["batch"]) == {"b0000"}
     assert len(tickets) == 12
@@ -122,7 +119,7 @@ def test_rematerializing_translate_rewrites_only_its_partition(
         assert metadata["llm/calls"].value == 12  # the DE rows' translations
     assert ["dagster/column_schema" in m for m in translated.values()].count(True) == 1
     assert "dagster/column_lineage" in translated["b0001|EN"]
-    store = store_for(small_config)
+    store = TicketStoreResource.for_config(small_config).get_store()
     before = {name: store.read_table(name) for name in small_config.pipeline}
     rerun = _materialize_partition(small_config, instance, "DE", "b0001", ["translate"])
     assert rerun.success
@@ -176,7 +173,7 @@ def test_cost_report_sums_the_ledger(small_config: RunConfig, instance: dg.Dagst
         instance=instance, tags=full_range_tags(small_config)
     )
     report = result.asset_materializations_for_node(COST_REPORT_ASSET)[0].metadata
-    calls = store_for(small_config).read_table("llm_calls")
+    calls = TicketStoreResource.for_config(small_config).get_store().read_table("llm_calls")
     assert report["llm/calls"].value == len(calls) == 24 * 5 + 12  # translate: DE only
     assert {"by_node_model", "by_language", "by_run_id_mode", "report"} <= set(report)
     assert "llm/cost_eur" in report

@@ -18,9 +18,9 @@ import pytest
 
 from ticket_assets.__main__ import main
 from ticket_assets.config import ConfigError, load_config
+from ticket_assets.core.run_lock import LOCK_FILE
 from ticket_assets.llm.cache import ResponseCache
 from ticket_assets.preflight import config_problems, environment_problems
-from ticket_assets.run_lock import LOCK_FILE
 from ticket_assets.storage import TicketStore
 from ticket_assets_tests.fake_llm_server import fake_llm_server
 from ticket_assets_tests.test_llm_remote import CANARY_KEY, ROOT, write_config

@@ -22,7 +22,7 @@ from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.nodes.outputs import EmailAnswer
 from ticket_assets.plan import batch_key, plan_frame
-from ticket_assets.quality import QualityInputs, assess
+from ticket_assets.quality import CHECKS, QualityInputs, assess
 from ticket_assets.quality.balance import check_label_balance, expected_shares
 from ticket_assets.quality.duplicates import check_duplicates, find_clusters
 from ticket_assets.quality.fidelity import check_fidelity, rewritten_pairs
@@ -93,6 +93,17 @@ def test_the_offline_dataset_passes_every_check(
     assert report.check("paraphrase_fidelity").figures["rows"] == 60
     assert report.check("translate_fidelity").figures["rows"] == 40  # DE and ES only
     assert len(exported) == len(tickets) and not any(report.dropped.values())
+    assert [check.title for check in report.checks][:2] == ["Language", "Duplicates"]
+    assert set(report.dropped) == {"language", "duplicates"}
+
+
+def test_one_registry_of_checks() -> None:
+    """CHECKS lists every check once, each reading its own quality.<section> settings."""
+    names = [check.name for check in CHECKS]
+    assert len(set(names)) == len(names)
+    assert all(check.section in QualityConfig.model_fields for check in CHECKS)
+    assert {check.node for check in CHECKS if check.node} == {"paraphrase", "translate"}
+    assert {check.name for check in CHECKS if check.drops} == {"language", "duplicates"}
 
 
 def test_an_english_body_labelled_de_fails_the_language_check(tickets: pd.DataFrame) -> None:

@@ -11,10 +11,12 @@ import pandas as pd
 import yaml
 
 from ticket_assets.config import RunConfig
-from ticket_assets.orchestration.assets import EXPORT_ASSET, store_for
-from ticket_assets.orchestration.definitions import EXPORT_JOB, FULL_JOB, build_definitions
+from ticket_assets.orchestration.assets import EXPORT_ASSET
+from ticket_assets.orchestration.definitions import build_definitions
+from ticket_assets.orchestration.jobs import EXPORT_JOB, FULL_JOB
 from ticket_assets.orchestration.partitions import full_range_tags, register_batches
 from ticket_assets.orchestration.reports import QUALITY_REPORT_ASSET
+from ticket_assets.orchestration.resources import TicketStoreResource
 from ticket_assets.quality import QUALITY_FILE
 from ticket_assets.quality.card import CARD_FILE
 from ticket_assets.quality.plots import PLOT_FILES
@@ -86,7 +88,7 @@ def test_clean_run_passes_then_a_planted_defect_fails_and_is_left_out(
     assert result.success
     _assert_clean_run(config, result)
 
-    store = store_for(config)
+    store = TicketStoreResource.for_config(config).get_store()
     partition = [("DE", "b0001")]
     rows = store.read_partitions("first_response", partition)
     planted = rows["ticket_id"].iloc[2]

@@ -133,6 +133,14 @@ def test_a_run_killed_mid_step_then_rerun_books_each_billed_call_once(
     answered = paid[paid["price_source"] == "litellm"]
     assert answered["input_tokens"].sum() <= state.prompt_tokens
     assert CANARY_KEY not in rerun.stdout + rerun.stderr
+    # The rerun's summary counts its own calls and the killed run's calls it booked from the
+    # journal (kept under the killed run's id, marked folded_by_run), not the killed run's
+    # calls booked before it died.
+    assert paid["folded_by_run"].notna().any()
+    rerun_id = paid.sort_values("recorded_at")["run_id"].iloc[-1]
+    booked_before = paid[paid["folded_by_run"].isna() & (paid["run_id"] != rerun_id)]
+    total = next(line for line in rerun.stdout.splitlines() if line.strip().startswith("total"))
+    assert int(total.split()[1]) == len(paid) - len(booked_before)
 
 
 def test_an_answer_that_fails_validation_is_not_served_from_the_cache(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ticket_assets.config import ModelConfig
-from ticket_assets.language import detect_language
+from ticket_assets.core.detection import detect_language
 from ticket_assets.llm.planning import GROUP_INSTRUCTIONS, SINGLE_INSTRUCTIONS
 from ticket_assets.llm.providers import remote_provider
 from ticket_assets.llm.providers.litellm_adapter import LiteLLMProvider

@@ -1,12 +1,13 @@
 """The run configuration: pure pydantic data, one loader, one-line errors.
 
-This layer imports nothing else from `ticket_assets` (only the standard library, pydantic and
-PyYAML): what the settings mean for nodes (plug-ins, prompt files, the order check) is
-`ticket_assets.nodes.build_pipeline`'s business.
+This layer imports nothing else from `ticket_assets` but `ticket_assets.core` (the language
+registry), besides the standard library, pydantic and PyYAML: what the settings mean for
+nodes (plug-ins, prompt files, the order check) is `ticket_assets.nodes.build_pipeline`'s
+business.
 
     errors.py     ConfigError
     paths.py      project root, config file, data directory, modes
-    languages.py  SUPPORTED_LANGUAGES
+    languages.py  SUPPORTED_LANGUAGES (from core/languages.py), language_code
     base.py       StrictModel (frozen, unknown keys named with the allowed ones)
     models.py     ModelConfig, CostLimits, PriceOverride, CurrencyConfig
     quality.py    BalanceConfig, the quality checks' settings, CardConfig
@@ -45,14 +46,14 @@ from ticket_assets.config.quality import (
     QualityConfig,
 )
 from ticket_assets.config.refresh import RefreshConfig
-from ticket_assets.config.run import BUILTIN_NODES, RunConfig
+from ticket_assets.config.run import DEFAULT_PIPELINE, RunConfig, unknown_model_key
 
 __all__ = [
     "BALANCE_COLUMNS",
-    "BUILTIN_NODES",
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_DATA_DIR",
+    "DEFAULT_PIPELINE",
     "EXPORT_FORMATS",
     "MODES",
     "MODE_ENV_VAR",
@@ -81,4 +82,5 @@ __all__ = [
     "build_config",
     "configured_data_path",
     "load_config",
+    "unknown_model_key",
 ]

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# Languages the offline provider can write; each has a fixed digit inside ticket ids.
-SUPPORTED_LANGUAGES: dict[str, str] = {
-    "DE": "German",
-    "EN": "English",
-    "ES": "Spanish",
-    "FR": "French",
-    "PT": "Portuguese",
-}
+from ticket_assets.core.languages import LANGUAGES
+
+# Code -> English name of each language in the registry (core/languages.py), in its order.
+SUPPORTED_LANGUAGES: dict[str, str] = {language.code: language.name for language in LANGUAGES}
 
 
 def language_code(value: Any) -> str:

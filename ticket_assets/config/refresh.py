@@ -1,6 +1,6 @@
 """Scheduled growth of the dataset.
 
-`cron` is checked where the schedule is built (orchestration/refresh.py, with Dagster's own
+`cron` is checked where the schedule is built (orchestration/schedules.py, with Dagster's own
 parser through its public API), so this layer needs no scheduler library.
 """
 

@@ -7,7 +7,7 @@ strings); `ticket_assets.nodes.build_pipeline` resolves them to nodes and checks
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,17 @@ from ticket_assets.config.paths import DEFAULT_DATA_DIR, project_path
 from ticket_assets.config.quality import BalanceConfig, CardConfig, QualityConfig
 from ticket_assets.config.refresh import RefreshConfig
 
-BUILTIN_NODES = ("topic", "email_draft", "tagging", "paraphrase", "translate", "first_response")
+# The pipeline a config without `pipeline` runs: entries, data like any default. Which names
+# are nodes is the node registry's business (nodes/registry.py; nodes.build_pipeline checks).
+DEFAULT_PIPELINE = ("topic", "email_draft", "tagging", "paraphrase", "translate", "first_response")
+
+
+def unknown_model_key(keys: Iterable[str], nodes: Iterable[str]) -> str | None:
+    """The problem with the first `models` key that is neither `default` nor a node of the
+    pipeline (`nodes`) or of the default one (so a dropped node's settings may stay)."""
+    allowed = ("default", *dict.fromkeys((*DEFAULT_PIPELINE, *nodes)))
+    unknown = next((key for key in keys if key not in allowed), None)
+    return None if unknown is None else f"unknown key {unknown!r}; allowed: {', '.join(allowed)}"
 
 
 class RunConfig(StrictModel):
@@ -44,7 +54,7 @@ class RunConfig(StrictModel):
     seed: int = 42
     # Entries as written: node names, and plug-ins as `module:Class` (nodes.build_pipeline
     # resolves them; ask its Pipeline for node names).
-    pipeline: tuple[str, ...] = BUILTIN_NODES
+    pipeline: tuple[str, ...] = DEFAULT_PIPELINE
     fields: dict[str, FieldConfig] = Field(default_factory=dict)
     styles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"default": ModelConfig()})
@@ -116,13 +126,13 @@ class RunConfig(StrictModel):
     @classmethod
     def _check_models(cls, value: Any, info: ValidationInfo) -> Any:
         # Unknown node names first, before the settings of a misspelled node are judged.
-        # Plug-in names are known only once imported: nodes.build_pipeline checks those.
-        entries = info.data.get("pipeline", BUILTIN_NODES)
+        # Plug-in names are known only once imported: nodes.build_pipeline applies the same
+        # rule then (an entry that names no node at all is its error too).
+        entries = info.data.get("pipeline", DEFAULT_PIPELINE)
         if isinstance(value, Mapping) and not any(":" in entry for entry in entries):
-            allowed = ("default", *dict.fromkeys((*BUILTIN_NODES, *entries)))
-            for name in value:
-                if name not in allowed:
-                    raise ValueError(f"unknown key {name!r}; allowed: {', '.join(allowed)}")
+            problem = unknown_model_key(value, entries)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @field_validator("styles", mode="before")

@@ -4,7 +4,8 @@ configured pipeline resolved to nodes.
     base.py      the Node contract, PromptNode, prompt loading
     context.py   NodeContext: what a node may use besides its frame
     spec.py      output types; declared.py: prompt-defined nodes; outputs.py: answer models
-    registry.py  built-in nodes, prompt-defined nodes and plug-in nodes (`module:Class`)
+    registry.py  BUILTINS (each built-in node and its offline responder), prompt-defined
+                 nodes and plug-in nodes (`module:Class`)
     pipeline.py  build_pipeline(config) -> Pipeline: resolved once, order and columns checked
 
 A `pipeline` entry names a built-in node, a prompt-defined node (`prompts/<name>.yaml` with
@@ -22,9 +23,16 @@ from ticket_assets.nodes.pipeline import (
     exported_columns,
     written_columns,
 )
-from ticket_assets.nodes.registry import NODES, REQUIRED_NODES, RESERVED_NAMES, STYLE_COLUMNS
+from ticket_assets.nodes.registry import (
+    BUILTINS,
+    NODES,
+    REQUIRED_NODES,
+    RESERVED_NAMES,
+    STYLE_COLUMNS,
+)
 
 __all__ = [
+    "BUILTINS",
     "NODES",
     "PLAN_COLUMNS",
     "REQUIRED_NODES",

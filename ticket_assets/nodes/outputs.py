@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from ticket_assets.config import SUPPORTED_LANGUAGES
-from ticket_assets.language import detect_language, judge_languages, language_neutral
+from ticket_assets.core.detection import detect_language, judge_languages, language_neutral
 from ticket_assets.tables.vocabulary import VocabularyMatcher
 
 _LEAKS = re.compile(r"\{\{|\}\}|\{%|%\}|\{[A-Za-z_]\w*\}|\[[A-Z_]{2,}\]|<[a-z_]+>|```")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ticket_assets.config import BUILTIN_NODES, ConfigError, RunConfig
+from ticket_assets.config import ConfigError, RunConfig, unknown_model_key
 from ticket_assets.nodes.base import PLAN_COLUMNS, Node, PromptNode
 from ticket_assets.nodes.declared import DeclaredNode
 from ticket_assets.nodes.registry import (
@@ -66,19 +66,15 @@ def _forget(key: int, ref: weakref.ref[RunConfig]) -> None:
 
 def _build(config: RunConfig) -> Pipeline:
     names, plugins = resolve_names(config)
-    if plugins:  # without plug-ins, RunConfig has checked the keys already
-        _check_model_keys(config, names)
+    # RunConfig checks the keys of `models` as it loads, before their settings, unless a
+    # plug-in's name has to be imported first; the same rule, now with every name known.
+    problem = unknown_model_key(config.models, names)
+    if problem:
+        raise ValueError(f"models: {problem}")
     nodes = {name: node_named(config, name, plugins) for name in names}
     check_nodes(config, nodes)
     remote = tuple(name for name in names if config.model_for(name).provider != "offline")
     return Pipeline(names, MappingProxyType(nodes), MappingProxyType(plugins), remote)
-
-
-def _check_model_keys(config: RunConfig, names: tuple[str, ...]) -> None:
-    allowed = ("default", *dict.fromkeys((*BUILTIN_NODES, *names)))
-    for name in config.models:
-        if name not in allowed:
-            raise ValueError(f"models: unknown key {name!r}; allowed: {', '.join(allowed)}")
 
 
 def check_nodes(config: RunConfig, nodes: Mapping[str, Node]) -> None:

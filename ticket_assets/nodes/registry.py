@@ -1,15 +1,17 @@
-"""The registry of nodes a `pipeline` entry can name: the built-in nodes, prompt-defined nodes
-(`prompts/<name>.yaml` with `reads` and `outputs`, see nodes/declared.py) and plug-in nodes
-(`package.module:Class`, a class following the `Node` contract)."""
+"""The registry of nodes a `pipeline` entry can name: the built-in nodes (`BUILTINS`, the one
+list of them), prompt-defined nodes (`prompts/<name>.yaml` with `reads` and `outputs`, see
+nodes/declared.py) and plug-in nodes (`package.module:Class`, a class following the `Node`
+contract)."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ticket_assets.config import BUILTIN_NODES
+from ticket_assets.llm.offline import RESPONDERS, Responder
 from ticket_assets.nodes.base import Node
 from ticket_assets.nodes.declared import load_declared_node
 from ticket_assets.nodes.email_draft import EmailDraftNode
@@ -23,19 +25,42 @@ from ticket_assets.tables.spec import COLUMN_NAME, Output, parse_outputs
 if TYPE_CHECKING:
     from ticket_assets.config import RunConfig
 
-# The built-in nodes as the default configuration has them (no sampled fields).
-NODES: dict[str, Node] = {
-    node.name: node
-    for node in (
-        TopicNode(),
-        EmailDraftNode(),
-        TaggingNode(),
-        ParaphraseNode(),
-        TranslateNode(),
-        FirstResponseNode(),
+
+@dataclass(frozen=True)
+class BuiltinNode:
+    """A built-in node: its class and the offline provider's answer for it."""
+
+    node_class: type[Node]
+    responder: Responder
+
+
+def _builtin(node_class: type[Node]) -> BuiltinNode:
+    # The offline responders are registered in llm/offline (RESPONDERS, by node name): the
+    # provider is in the llm layer, below this one, and must find them without nodes/. Here
+    # each built-in node points at its entry, so one without a responder fails at import.
+    responder = RESPONDERS.get(node_class.name)
+    if responder is None:
+        raise LookupError(f"built-in node {node_class.name!r} has no offline responder")
+    return BuiltinNode(node_class, responder)
+
+
+# The built-in nodes, by name: adding one is its module, its offline responder and one line.
+BUILTINS: Mapping[str, BuiltinNode] = {
+    entry.node_class.name: entry
+    for entry in map(
+        _builtin,
+        (
+            TopicNode,
+            EmailDraftNode,
+            TaggingNode,
+            ParaphraseNode,
+            TranslateNode,
+            FirstResponseNode,
+        ),
     )
 }
-assert tuple(NODES) == BUILTIN_NODES, "config.BUILTIN_NODES names the built-in nodes in order"
+# The built-in nodes as the default configuration has them (no sampled fields).
+NODES: dict[str, Node] = {name: entry.node_class() for name, entry in BUILTINS.items()}
 # The ticket is not a ticket without these; the other nodes may be dropped.
 REQUIRED_NODES = ("topic", "email_draft")
 # Asset and table names a node cannot take.

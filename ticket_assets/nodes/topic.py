@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.nodes.base import PLAN_COLUMNS, PromptNode
 from ticket_assets.nodes.outputs import TopicAnswer
-from ticket_assets.randomness import stable_rng
 from ticket_assets.tables.fields import SampledFields, load_fields
 from ticket_assets.tables.spec import Choice, FromTable, Labels, Output, Text
 

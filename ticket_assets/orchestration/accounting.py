@@ -1,4 +1,5 @@
-"""Booking paid calls that a killed process left in the journal (llm/journal.py)."""
+"""The LLM ledger (`llm_calls`) from Dagster's side: booking paid calls that a killed process
+left in the journal (llm/journal.py), and reading back what a run spent."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from ticket_assets.llm.types import CallRecord
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
 from ticket_assets.storage import UNIQUE_CALL_COLUMN, TicketStore
 
+# The run that booked a journaled call of an interrupted run (null on a run's own calls): the
+# row keeps the run that paid for it in `run_id`, and counts in the booking run's summary.
+FOLDED_BY_COLUMN = "folded_by_run"
 
-def fold_journal(config: RunConfig, store: TicketStore, mode: str) -> list[CallRecord]:
+
+def fold_journal(config: RunConfig, store: TicketStore, run_id: str) -> list[CallRecord]:
     """Book in the ledger the journaled calls of this dataset that it lacks and whose process
-    is gone, then clear the journal of every call the ledger now holds. Returns the calls
-    booked now (what an interrupted run paid for and never recorded)."""
+    is gone, marked as booked by `run_id`, then clear the journal of every call the ledger now
+    holds. Returns the calls booked now (what an interrupted run paid for and never
+    recorded)."""
     if not config.cache_path.exists():
         return []
     cache = ResponseCache(config.cache_path)
@@ -28,7 +34,20 @@ def fold_journal(config: RunConfig, store: TicketStore, mode: str) -> list[CallR
     if orphans:
         rows = pd.DataFrame([e.record.__dict__ for e in orphans], columns=LEDGER_COLUMNS)
         rows["run_id"] = [e.run_id for e in orphans]
-        store.append_rows(LEDGER_TABLE, rows.assign(mode=mode, recorded_at=pd.Timestamp.now("UTC")))
+        now = pd.Timestamp.now("UTC")
+        rows = rows.assign(mode=config.mode, recorded_at=now, **{FOLDED_BY_COLUMN: run_id})
+        store.append_rows(LEDGER_TABLE, rows)
     done = booked | {e.record.call_id for e in orphans}
     cache.forget_paid(sorted(done))
     return [e.record for e in orphans]
+
+
+def run_calls(store: TicketStore, run_id: str) -> pd.DataFrame:
+    """The ledger rows a run booked: its own calls and the interrupted runs' calls it folded."""
+    if not store.table_exists(LEDGER_TABLE):
+        return pd.DataFrame(columns=LEDGER_COLUMNS)
+    calls = store.read_table(LEDGER_TABLE)
+    booked = calls["run_id"] == run_id
+    if FOLDED_BY_COLUMN in calls.columns:
+        booked |= calls[FOLDED_BY_COLUMN] == run_id
+    return calls[booked].reset_index(drop=True)

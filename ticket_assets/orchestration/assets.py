@@ -1,18 +1,16 @@
 """The asset factory: one partitioned asset per configured node, chained in pipeline order,
-plus the unpartitioned export. Assets only wire nodes to storage; the work is in nodes/."""
+plus the unpartitioned export. Assets only wire nodes to storage; the work is in nodes/, and
+the services (store, tables, LLM facade) are the resources of resources.py."""
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 import pandas as pd
 
 from ticket_assets.config import RunConfig
 from ticket_assets.export import EXPORT_COLUMNS, distribution_tables, export_files
-from ticket_assets.llm.budget import budget_for_run
-from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.quarantine import check_reject_rate, current_rejects, rejection_frame
-from ticket_assets.llm.types import CallRecord
 from ticket_assets.nodes import NodeContext, build_pipeline
 from ticket_assets.orchestration.accounting import fold_journal
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
@@ -34,6 +32,7 @@ from ticket_assets.orchestration.quality_checks import (
     ledger_costs,
     quality_inputs,
 )
+from ticket_assets.orchestration.resources import LLMResource, TablesResource, TicketStoreResource
 from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
 from ticket_assets.preflight import check_run_environment
 from ticket_assets.publish import publish
@@ -44,7 +43,6 @@ from ticket_assets.storage import (
     MissingTableError,
     TicketStore,
 )
-from ticket_assets.tables.loaded import tables_for
 
 # Single-run backfills are what make a many-partition backfill fast; we rely on them knowingly.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
@@ -52,9 +50,6 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 NODE_GROUP = "tickets"
 EXPORT_ASSET = "tickets_export"
 OWNERS = ["team:data-ml"]
-
-# Called with each step's ledger records and partitions; the CLI sums them for its summary.
-LedgerSink = Callable[[str, Sequence[Partition], list[CallRecord]], None]
 
 
 def llm_pool(provider: str) -> str:
@@ -69,12 +64,12 @@ def llm_pool(provider: str) -> str:
     return f"llm_{provider}"
 
 
-def store_for(config: RunConfig) -> TicketStore:
-    return TicketStore(config.database_path, config.dataset)
-
-
 def _require_upstream_rows(
-    config: RunConfig, upstream: str, frame: pd.DataFrame, partitions: Sequence[Partition]
+    config: RunConfig,
+    store: TicketStore,
+    upstream: str,
+    frame: pd.DataFrame,
+    partitions: Sequence[Partition],
 ) -> None:
     present = set(zip(frame["language"], frame["batch"], strict=True)) if len(frame) else set()
     empty = [
@@ -83,7 +78,7 @@ def _require_upstream_rows(
         if (language, batch) not in present
         and rows_in_partition(config, language, batch_index(batch)) > 0
     ]
-    quarantined = _partitions_with_rejects(config, upstream, empty)
+    quarantined = _partitions_with_rejects(config, store, upstream, empty)
     missing = [
         f"{batch}|{language}" for language, batch in empty if (language, batch) not in quarantined
     ]
@@ -95,14 +90,14 @@ def _require_upstream_rows(
 
 
 def _partitions_with_rejects(
-    config: RunConfig, upstream: str, partitions: Sequence[Partition]
+    config: RunConfig, store: TicketStore, upstream: str, partitions: Sequence[Partition]
 ) -> set[Partition]:
     """Which of `partitions` have tickets in quarantine at `upstream` or a node before it:
     empty there because every ticket was, not because `upstream` never ran."""
     if not partitions:
         return set()
     try:
-        rejects = store_for(config).read_partitions(REJECTS_TABLE, partitions)
+        rejects = store.read_partitions(REJECTS_TABLE, partitions)
     except MissingTableError:
         return set()
     names = build_pipeline(config).names
@@ -117,19 +112,17 @@ def _run_node(
     node_name: str,
     upstream: str | None,
     frame: pd.DataFrame,
-    partitions: Sequence[Partition],
-    ledger_sink: LedgerSink | None,
+    services: tuple[TicketStore, TablesResource, LLMResource],
 ) -> dg.Output[NodeOutput]:
-    tables = tables_for(config)
+    store, tables_resource, llm = services
+    tables = tables_resource.get_tables()
     run_id = context.run.run_id
-    store = store_for(config)
-    budget = budget_for_run(run_id, config.budget_usd)
     # Calls a killed run paid for and never booked: booked now, charged to the run resuming it.
-    recovered = fold_journal(config, store, config.mode)
-    budget.settle(0.0, sum(record.cost_usd for record in recovered))
+    recovered = fold_journal(config, store, run_id)
+    llm.get_budget(run_id).settle(0.0, sum(record.cost_usd for record in recovered))
     if recovered:
         context.log.info(f"booked {len(recovered)} paid calls of an interrupted run")
-    client = LLMClient(config, tables, logger=context.log, budget=budget, run_id=run_id)
+    client = llm.get_client(context.log, run_id)
     node = build_pipeline(config).nodes[node_name]
     try:
         result = node.run(frame, NodeContext(config, tables, client))
@@ -142,8 +135,6 @@ def _run_node(
         store.append_rows(LEDGER_TABLE, client.ledger.table_rows(run_id=run_id, mode=config.mode))
         raise
     records = client.ledger.records
-    if ledger_sink is not None:
-        ledger_sink(node_name, partitions, [*recovered, *records])
     model = config.model_for(node_name).model
     calls = client.ledger.table_rows(run_id=run_id, mode=config.mode)
     rejects = rejection_frame(client.rejections, run_id)
@@ -153,9 +144,7 @@ def _run_node(
     return dg.Output(NodeOutput(result, calls, rejects), metadata=metadata)
 
 
-def node_asset(
-    config: RunConfig, node_name: str, upstream: str | None, ledger_sink: LedgerSink | None
-) -> dg.AssetsDefinition:
+def node_asset(config: RunConfig, node_name: str, upstream: str | None) -> dg.AssetsDefinition:
     """The asset of `node_name`, reading the asset of the node before it (`upstream`)."""
     node = build_pipeline(config).nodes[node_name]
     model = config.model_for(node_name)
@@ -176,23 +165,35 @@ def node_asset(
     if upstream is None:
 
         @decorator
-        def _root(context: dg.AssetExecutionContext) -> dg.Output[NodeOutput]:
+        def _root(
+            context: dg.AssetExecutionContext,
+            store: TicketStoreResource,
+            tables: TablesResource,
+            llm: LLMResource,
+        ) -> dg.Output[NodeOutput]:
             check_run_environment(config, context.run.run_id)  # before any write or call
             partitions = split_keys(context.partition_keys)
-            code = store_for(config).dataset_code(config.dataset)
-            frame = plan_frame(config, partitions, code)
-            return _run_node(context, config, node_name, None, frame, partitions, ledger_sink)
+            ticket_store = store.get_store()
+            frame = plan_frame(config, partitions, ticket_store.dataset_code(config.dataset))
+            services = (ticket_store, tables, llm)
+            return _run_node(context, config, node_name, None, frame, services)
 
         return _root
 
     @decorator
     def _chained(
-        context: dg.AssetExecutionContext, previous: pd.DataFrame
+        context: dg.AssetExecutionContext,
+        previous: pd.DataFrame,
+        store: TicketStoreResource,
+        tables: TablesResource,
+        llm: LLMResource,
     ) -> dg.Output[NodeOutput]:
         check_run_environment(config, context.run.run_id)  # before any write or call
+        ticket_store = store.get_store()
         partitions = split_keys(context.partition_keys)
-        _require_upstream_rows(config, upstream, previous, partitions)
-        return _run_node(context, config, node_name, upstream, previous, partitions, ledger_sink)
+        _require_upstream_rows(config, ticket_store, upstream, previous, partitions)
+        services = (ticket_store, tables, llm)
+        return _run_node(context, config, node_name, upstream, previous, services)
 
     return _chained
 
@@ -206,10 +207,12 @@ def dataset_rows(
     return frame[keep].sort_values("ticket_id").reset_index(drop=True)
 
 
-def dataset_rejects(context: dg.AssetExecutionContext, config: RunConfig) -> pd.DataFrame:
+def dataset_rejects(
+    context: dg.AssetExecutionContext, config: RunConfig, store: TicketStore
+) -> pd.DataFrame:
     """The dataset's quarantined tickets now: its nodes, languages and registered batches."""
     try:
-        rejects = store_for(config).read_table(REJECTS_TABLE)
+        rejects = store.read_table(REJECTS_TABLE)
     except MissingTableError:
         return pd.DataFrame(columns=list(REJECT_COLUMNS))
     batches = context.instance.get_dynamic_partitions(batch_partitions_name(config))
@@ -234,14 +237,20 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         kinds={"parquet", *(fmt for fmt in config.export.formats if fmt in ("csv", "jsonl"))},
         check_specs=export_check_specs(EXPORT_ASSET),
     )
-    def _export(context: dg.AssetExecutionContext, tickets: pd.DataFrame) -> dg.MaterializeResult:
+    def _export(
+        context: dg.AssetExecutionContext,
+        tickets: pd.DataFrame,
+        store: TicketStoreResource,
+        tables: TablesResource,
+    ) -> dg.MaterializeResult:
         rows = dataset_rows(context, config, tickets)
-        tables = tables_for(config)
-        validate_or_raise(ticket_schema(config, tables, rows.columns), rows, "export")
-        store = store_for(config)
-        inputs = quality_inputs(config, store, tables)
-        rejects = dataset_rejects(context, config)
-        release = publish(rows, config, inputs, ledger_costs(config, store), rejects)
+        loaded = tables.get_tables()
+        validate_or_raise(ticket_schema(config, loaded, rows.columns), rows, "export")
+        ticket_store = store.get_store()
+        inputs = quality_inputs(config, ticket_store, loaded)
+        rejects = dataset_rejects(context, config, ticket_store)
+        costs = ledger_costs(config, ticket_store)
+        release = publish(rows, config, inputs, costs, rejects)
         exported = release.rows
         metadata: dict[str, object] = {
             "dagster/row_count": len(exported),

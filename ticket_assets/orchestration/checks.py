@@ -5,9 +5,8 @@ written, so a failing check points at rows written by an older configuration.)""
 import dagster as dg
 
 from ticket_assets.config import RunConfig
-from ticket_assets.orchestration.assets import store_for
+from ticket_assets.orchestration.resources import TablesResource, TicketStoreResource
 from ticket_assets.schema import check_frame, ticket_schema
-from ticket_assets.tables.loaded import tables_for
 
 
 def schema_check(config: RunConfig, node_name: str) -> dg.AssetChecksDefinition:
@@ -20,10 +19,10 @@ def schema_check(config: RunConfig, node_name: str) -> dg.AssetChecksDefinition:
             "languages, 4-8 tags, non-empty text, ticket_id 12-13 digits and unique."
         ),
     )
-    def _check() -> dg.AssetCheckResult:
-        table = store_for(config).read_table(node_name)
+    def _check(store: TicketStoreResource, tables: TablesResource) -> dg.AssetCheckResult:
+        table = store.get_store().read_table(node_name)
         rows = table[table["language"].isin(list(config.languages))].reset_index(drop=True)
-        report = check_frame(ticket_schema(config, tables_for(config), rows.columns), rows)
+        report = check_frame(ticket_schema(config, tables.get_tables(), rows.columns), rows)
         return dg.AssetCheckResult(
             passed=report.passed,
             metadata={

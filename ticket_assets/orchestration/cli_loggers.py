@@ -2,13 +2,15 @@
 
 Dagster's console logger prints every ERROR event with its stack trace (80-120 lines per
 failed step) before the CLI's own one-line summary. In its place: warnings on the terminal,
-one line each, and every WARNING or ERROR event, stack traces included, in a log file.
+one line each, and every WARNING or ERROR event, stack traces included, in a log file. A
+third logger subscribes to the run's asset materializations (the CLI's progress bar).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +67,44 @@ def trace_file_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
 
 CLI_LOGGERS = {"terminal": terminal_logger, "trace_file": trace_file_logger}
 
+# Called with the asset's name and partition key (None when unpartitioned).
+OnMaterialized = Callable[[str, str | None], None]
 
-def cli_run_config(log_path: Path) -> dict[str, Any]:
-    """Run config for the CLI_LOGGERS: traces go to `log_path`."""
+
+class _Materializations(logging.Handler):
+    """Passes each ASSET_MATERIALIZATION event of the run to a callback."""
+
+    def __init__(self, on_materialized: OnMaterialized) -> None:
+        super().__init__(logging.DEBUG)
+        self.on_materialized = on_materialized
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, DAGSTER_RECORD_METADATA, None) or {}
+        event = meta.get("dagster_event")
+        if event is not None and event.is_step_materialization and event.asset_key is not None:
+            self.on_materialized(event.asset_key.path[-1], event.partition)
+
+
+def materialization_logger(on_materialized: OnMaterialized) -> dg.LoggerDefinition:
+    """A logger subscribing `on_materialized` to the run's materializations (Dagster logs
+    them at DEBUG level, so this logger's level is DEBUG; it prints nothing)."""
+
+    @dg.logger(description="Reports each asset materialization to the CLI (its progress bar).")
+    def _materializations(_: dg.InitLoggerContext) -> logging.Logger:
+        logger = logging.Logger("ticket_assets.materializations", logging.DEBUG)
+        logger.addHandler(_Materializations(on_materialized))
+        return logger
+
+    return _materializations
+
+
+def cli_run_config(log_path: Path, extra_loggers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run config for the CLI_LOGGERS (traces go to `log_path`) and `extra_loggers`, loggers
+    without config such as `materialization_logger`."""
     return {
         "loggers": {
             "terminal": {"config": {}},
             "trace_file": {"config": {"path": str(log_path)}},
+            **{name: {"config": {}} for name in extra_loggers},
         }
     }

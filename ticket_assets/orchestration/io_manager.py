@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
 from ticket_assets.orchestration.partitions import split_keys
-from ticket_assets.storage import LOCK_TIMEOUT_SECONDS, Partition, TicketStore
+from ticket_assets.orchestration.resources import TicketStoreResource
+from ticket_assets.storage import Partition, TicketStore
 
 LEDGER_TABLE = "llm_calls"
 
@@ -30,14 +30,10 @@ class NodeOutput:
 
 
 class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
-    """Tables live in `schema_name`, named after the last component of the asset key."""
+    """Tables live in the store's dataset schema, named after the last component of the
+    asset key. The store is the Definitions' `store` resource (resources.py)."""
 
-    database: str = Field(description="Path of the DuckDB file.")
-    schema_name: str = Field(description="DuckDB schema of the dataset, e.g. support_tickets.")
-    lock_timeout_seconds: float = Field(
-        default=LOCK_TIMEOUT_SECONDS,
-        description="How long to wait for another process's lock on the file before failing.",
-    )
+    store: TicketStoreResource
 
     def handle_output(
         self, context: dg.OutputContext, obj: pd.DataFrame | NodeOutput | None
@@ -49,7 +45,7 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
             appended, rejects, obj = {LEDGER_TABLE: obj.llm_calls}, obj.rejects, obj.frame
         store = self._store()
         table = context.asset_key.path[-1]
-        metadata = {"duckdb/table": dg.MetadataValue.text(f"{self.schema_name}.{table}")}
+        metadata = {"duckdb/table": dg.MetadataValue.text(f"{self.store.dataset}.{table}")}
         if context.has_asset_partitions:
             partitions = _partitions(context.asset_partition_keys, context.asset_partitions_def)
             rows = store.write_partitions(
@@ -76,7 +72,7 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
         return store.read_partitions(table, partitions)
 
     def _store(self) -> TicketStore:
-        return TicketStore(self.database, self.schema_name, lock_timeout=self.lock_timeout_seconds)
+        return self.store.get_store()
 
 
 def _downstream_is_partitioned(context: dg.InputContext) -> bool:

@@ -1,7 +1,9 @@
-"""Quality checks in Dagster: the export's checks (language, duplicates, label balance,
-leaks) are evaluated by the export step itself over exactly the rows it exports, so nothing is
-computed twice; the fidelity checks of paraphrase and translate run on their own tables.
-None of them is blocking: a failed check marks the data, the card and quality_report show it.
+"""Quality checks in Dagster, one asset check per entry of the registry (`quality.CHECKS`):
+the checks of the dataset (language, duplicates, label balance, leaks) are evaluated by the
+export step itself over exactly the rows it exports, so nothing is computed twice; a check
+that belongs to a node (fidelity of paraphrase and translate) runs on that node's table.
+Whether one blocks is its entry's `blocking` (none does): a failed check marks the data, the
+card and quality_report show it.
 """
 
 import dagster as dg
@@ -11,38 +13,30 @@ from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import summarize
 from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
-from ticket_assets.quality import CheckResult, QualityInputs, QualityReport
+from ticket_assets.orchestration.resources import TicketStoreResource
+from ticket_assets.quality import CHECKS, CheckResult, QualityCheck, QualityInputs, QualityReport
 from ticket_assets.quality.balance import expected_shares
-from ticket_assets.quality.fidelity import PAIR_COLUMNS, Kind, check_fidelity, rewritten_pairs
+from ticket_assets.quality.fidelity import PAIR_COLUMNS, rewritten_pairs
+from ticket_assets.quality.registry import CheckData
 from ticket_assets.storage import TicketStore
 from ticket_assets.tables import Tables
 
-EXPORT_CHECKS = {
-    "language": (
-        "Subject, body and first response are in the row's language (lingua, offline); fails "
-        "past quality.language.max_mismatch_rate. Mismatched rows are listed; the action "
-        "(fail, drop, regenerate) decides whether they are exported."
-    ),
-    "duplicates": (
-        "Exact and near duplicates (MinHash/LSH over word 3-grams, verified Jaccard) of "
-        "subject + body across all partitions and batches, with the clusters."
-    ),
-    "label_balance": (
-        "Shares of language, type, queue, priority and business type versus the configured "
-        "weights, overall and per language, within tolerance plus sampling noise."
-    ),
-    "leaks": (
-        "No placeholders, JSON, markdown fences, real-looking e-mail addresses or phone "
-        "numbers in subject, body or first response."
-    ),
-}
-FIDELITY_NODES: tuple[Kind, ...] = ("paraphrase", "translate")
+# The export asset's checks, and the one check of each node that has one (by node name).
+_EXPORT: tuple[QualityCheck, ...] = tuple(c for c in CHECKS if c.node is None)
+NODE_CHECKS: dict[str, QualityCheck] = {c.node: c for c in CHECKS if c.node is not None}
+EXPORT_CHECKS = tuple(check.check_name for check in _EXPORT)  # their names on the export
+FIDELITY_NODES = tuple(NODE_CHECKS)  # the nodes whose asset carries a check (fidelity)
 
 
 def export_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(name=name, asset=asset, description=description)
-        for name, description in EXPORT_CHECKS.items()
+        dg.AssetCheckSpec(
+            name=check.check_name,
+            asset=asset,
+            description=check.description,
+            blocking=check.blocking,
+        )
+        for check in _EXPORT
     ]
 
 
@@ -56,15 +50,17 @@ def check_metadata(result: CheckResult) -> dict[str, object]:
 
 def export_check_results(report: QualityReport) -> list[dg.AssetCheckResult]:
     results = []
-    for name in EXPORT_CHECKS:
-        result = report.check(name)
+    for check in _EXPORT:
+        result = report.check(check.name)
         if result is None:
             continue
         metadata = check_metadata(result)
-        if name in report.dropped:
-            metadata["rows_left_out_of_export"] = report.dropped[name]
+        if check.name in report.dropped:
+            metadata["rows_left_out_of_export"] = report.dropped[check.name]
         results.append(
-            dg.AssetCheckResult(check_name=name, passed=result.passed, metadata=metadata)
+            dg.AssetCheckResult(
+                check_name=check.check_name, passed=result.passed, metadata=metadata
+            )
         )
     return results
 
@@ -97,23 +93,26 @@ def ledger_costs(config: RunConfig, store: TicketStore) -> pd.DataFrame | None:
     return summarize(store.read_table(LEDGER_TABLE), ["node", "model"], config.currency)
 
 
-def fidelity_check(config: RunConfig, node: Kind, store: TicketStore) -> dg.AssetChecksDefinition:
-    measures = "character 3-gram similarity within bounds, " if node == "paraphrase" else ""
+def fidelity_check(config: RunConfig, node: str) -> dg.AssetChecksDefinition:
+    """The check of `node` (NODE_CHECKS) on its asset, over the rows it rewrote."""
+    check = NODE_CHECKS[node]
 
     @dg.asset_check(
         asset=node,
-        name="fidelity",
-        description=(
-            f"The rows {node} rewrote keep their meaning: {measures}length ratio within "
-            "bounds, numbers and product names preserved. Fails past "
-            "quality.fidelity.max_flagged_rate."
-        ),
+        name=check.check_name,
+        description=check.description,
+        blocking=check.blocking,
     )
-    def _check() -> dg.AssetCheckResult:
-        pairs = _rewritten(config, store, node)
+    def _check(store: TicketStoreResource) -> dg.AssetCheckResult:
+        pairs = _rewritten(config, store.get_store(), node)
         if pairs is None:
             pairs = pd.DataFrame(columns=list(PAIR_COLUMNS))
-        result = check_fidelity(pairs, node, config.quality.fidelity)
+        # Every pair is the node's: the rows measured are the pairs themselves.
+        data = CheckData(pairs, QualityInputs({}, {node: pairs}))
+        verdict = check.function(data, getattr(config.quality, check.section))
+        if verdict is None:  # nothing to measure
+            return dg.AssetCheckResult(passed=True)
+        result = verdict.result
         return dg.AssetCheckResult(passed=result.passed, metadata=check_metadata(result))
 
     return _check

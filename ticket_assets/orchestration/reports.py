@@ -11,8 +11,9 @@ import pandas as pd
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.ledger import summarize
 from ticket_assets.nodes import build_pipeline
-from ticket_assets.orchestration.assets import EXPORT_ASSET, OWNERS, store_for
+from ticket_assets.orchestration.assets import EXPORT_ASSET, OWNERS
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
+from ticket_assets.orchestration.resources import TicketStoreResource
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE, PLOT_TITLES
 from ticket_assets.quality.plots import PLOT_FILES
@@ -43,9 +44,9 @@ def cost_report_asset(config: RunConfig) -> dg.AssetsDefinition:
             f"{', '.join(config.currency.rates)} at the rates of {config.currency.date}."
         ),
     )
-    def _report() -> dg.MaterializeResult:
-        store = store_for(config)
-        calls = store.read_table(LEDGER_TABLE) if store.table_exists(LEDGER_TABLE) else None
+    def _report(store: TicketStoreResource) -> dg.MaterializeResult:
+        ledger = store.get_store()
+        calls = ledger.read_table(LEDGER_TABLE) if ledger.table_exists(LEDGER_TABLE) else None
         if calls is None or calls.empty:
             return dg.MaterializeResult(metadata={"llm/calls": 0, "note": "no LLM calls yet"})
         metadata: dict[str, object] = {}

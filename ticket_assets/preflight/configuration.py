@@ -16,7 +16,7 @@ from ticket_assets.config import (
     ModelConfig,
     RunConfig,
 )
-from ticket_assets.ids import MAX_BATCH, ticket_id
+from ticket_assets.core.ids import MAX_BATCH, ticket_id
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.llm.offline.declared import declared_answer

@@ -106,8 +106,6 @@ def check_label_balance(
     worst = table["deviation"].abs().max() if len(table) else 0.0
     columns = ", ".join(dict.fromkeys(table["column"]))
     return CheckResult(
-        name="label_balance",
-        title="Label balance",
         passed=outside.empty,
         summary=(
             f"{len(outside)} of {len(table)} class shares ({columns}; overall and per language) "

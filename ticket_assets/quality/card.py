@@ -11,7 +11,8 @@ import pandas as pd
 import yaml
 
 from ticket_assets.config import SUPPORTED_LANGUAGES, RunConfig
-from ticket_assets.export import atomic_write, export_files, split_labels
+from ticket_assets.core.files import atomic_write
+from ticket_assets.export import export_files, split_labels
 from ticket_assets.llm.quarantine import quarantine_summary, reason_kind
 from ticket_assets.nodes import build_pipeline
 from ticket_assets.quality.report import QualityReport

@@ -157,8 +157,6 @@ def check_duplicates(
         ]
     )
     return CheckResult(
-        name="duplicates",
-        title="Duplicates",
         passed=exact_rate <= config.max_exact_rate and near_rate <= config.max_near_rate,
         summary=(
             f"{exact} exact duplicates ({percent(exact_rate)}, max "

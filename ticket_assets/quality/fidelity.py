@@ -121,8 +121,6 @@ def check_fidelity(pairs: pd.DataFrame, kind: Kind, config: FidelityQualityConfi
         measured += f" (median similarity {figures['median_similarity']:.2f})"
     what = "paraphrased" if kind == "paraphrase" else "translated"
     return CheckResult(
-        name=f"{kind}_fidelity",
-        title=f"{kind.capitalize()} fidelity",
         passed=rate <= config.max_flagged_rate,
         summary=(
             f"{len(flagged_rows)} of {rows} {what} rows flagged ({percent(rate)}, max "

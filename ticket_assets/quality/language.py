@@ -4,7 +4,7 @@ Each text is judged on its own (an English subject on a German body is a defect 
 subject + body together would hide), with the product name removed first: names such as
 "Microsoft 365" or "Zoom Workplace" are language-neutral and tip short subjects towards
 English. Texts too short or too ambiguous to call are counted as undecided, not as matches
-or mismatches (see ticket_assets/language.py).
+or mismatches (see ticket_assets/core/detection.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ticket_assets.config import LanguageQualityConfig
-from ticket_assets.language import judge_languages, language_neutral
+from ticket_assets.core.detection import judge_languages, language_neutral
 from ticket_assets.quality.result import SAMPLE_ROWS, CheckResult, percent, snippet
 
 TEXT_FIELDS = ("subject", "body", "first_response")
@@ -59,8 +59,6 @@ def check_language(frame: pd.DataFrame, config: LanguageQualityConfig) -> CheckR
     )
     undecided = ", ".join(f"{figures[f'{name}_undecided']} {name}" for name in fields)
     return CheckResult(
-        name="language",
-        title="Language",
         passed=rate <= config.max_mismatch_rate,
         summary=(
             f"{len(mismatched)} of {rows} rows ({percent(rate)}) have a text in another "

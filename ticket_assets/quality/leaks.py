@@ -96,8 +96,6 @@ def check_leaks(frame: pd.DataFrame, config: LeaksQualityConfig) -> CheckResult:
     figures.update({f"{kind}_leaks": int(count) for kind, count in by_kind.items()})
     kinds = ", ".join(f"{count} {kind}" for kind, count in by_kind.items()) or "none"
     return CheckResult(
-        name="leaks",
-        title="Leaks",
         passed=not leaks,
         summary=(
             f"{len(flagged)} of {len(frame)} rows leak placeholders, JSON, markdown fences or "

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ticket_assets.export import atomic_write
+from ticket_assets.core.files import atomic_write
 
 PLOT_FILES = {
     "labels": "plot_labels_by_language.png",

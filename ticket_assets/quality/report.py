@@ -1,5 +1,6 @@
-"""All quality checks over the dataset, the rows they leave out of the export, and the
-report that the export writes as quality.json (read by the quality_report asset and the CLI).
+"""All quality checks over the dataset (the registry's, quality/registry.py), the rows they
+leave out of the export, and the report that the export writes as quality.json (read by the
+quality_report asset and the CLI).
 
 Row checks (language, duplicates, leaks, fidelity) measure every generated row; what the
 configuration says to drop (language: drop or regenerate; duplicates: drop) is then left out
@@ -10,40 +11,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ticket_assets.config import QualityConfig
-from ticket_assets.export import atomic_write
-from ticket_assets.quality.balance import check_label_balance
-from ticket_assets.quality.duplicates import Cluster, check_duplicates, find_clusters
-from ticket_assets.quality.fidelity import Kind, check_fidelity
-from ticket_assets.quality.language import check_language
-from ticket_assets.quality.leaks import check_leaks
+from ticket_assets.core.files import atomic_write
+from ticket_assets.quality.registry import CHECKS, CheckData, QualityInputs, Verdict
 from ticket_assets.quality.result import CheckResult
 
+__all__ = ["QUALITY_FILE", "QualityInputs", "QualityReport", "assess"]
+
 QUALITY_FILE = "quality.json"
-# Check names in report order; fidelity checks only where the pipeline rewrites text.
-CHECK_ORDER = (
-    "language",
-    "duplicates",
-    "label_balance",
-    "paraphrase_fidelity",
-    "translate_fidelity",
-    "leaks",
-)
-
-
-@dataclass(frozen=True)
-class QualityInputs:
-    """What the checks compare against: the configured class shares, and for each rewriting
-    node (paraphrase, translate) the pairs of source and rewritten text (fidelity.py)."""
-
-    expected: Mapping[str, Mapping[str, float]]
-    rewritten: Mapping[Kind, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,48 +99,42 @@ class QualityReport:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _duplicates_to_drop(
-    rows: pd.DataFrame, clusters: list[Cluster], already: set[str]
-) -> list[str]:
-    """Every member of a cluster but the first one that is still exported."""
-    ids = rows["ticket_id"].tolist()
-    dropped = []
-    for cluster in clusters:
-        kept = [ids[p] for p in cluster.positions if ids[p] not in already]
-        dropped += kept[1:]
-    return dropped
-
-
 def assess(
     rows: pd.DataFrame, config: QualityConfig, inputs: QualityInputs
 ) -> tuple[pd.DataFrame, QualityReport]:
-    """Run every check over `rows` (the dataset, sorted by ticket id); return the rows to
-    export and the report."""
+    """Run every check of the registry over `rows` (the dataset, sorted by ticket id); return
+    the rows to export and the report. Checks of the generated rows run first, in registry
+    order, each knowing what the ones before it leave out; then the checks of the export."""
     rows = rows.reset_index(drop=True)
-    language = check_language(rows, config.language)
-    clusters = find_clusters(rows, config.duplicates.near_threshold)
-    duplicates = check_duplicates(rows, config.duplicates, clusters)
-    in_dataset = set(rows["ticket_id"])
-    fidelity = [
-        check_fidelity(pairs[pairs["ticket_id"].isin(in_dataset)], kind, config.fidelity)
-        for kind, pairs in inputs.rewritten.items()
-    ]
-    leaks = check_leaks(rows, config.leaks)
-
-    dropped: dict[str, list[str]] = {"language": [], "duplicates": []}
-    if config.language.action in ("drop", "regenerate"):
-        dropped["language"] = list(language.flagged)
-    if config.duplicates.action == "drop":
-        dropped["duplicates"] = _duplicates_to_drop(rows, clusters, set(dropped["language"]))
-    left_out = {ticket for ids in dropped.values() for ticket in ids}
-    exported = rows[~rows["ticket_id"].isin(left_out)].reset_index(drop=True)
-
-    balance = check_label_balance(exported, inputs.expected, config.label_balance)
-    by_name = {check.name: check for check in (language, duplicates, balance, leaks, *fidelity)}
+    verdicts: dict[str, Verdict] = {}
+    left_out: dict[str, None] = {}  # ticket ids, in the order they were dropped
+    for check in CHECKS:
+        if check.measures != "generated":
+            continue
+        verdict = check.function(
+            CheckData(rows, inputs, frozenset(left_out)), getattr(config, check.section)
+        )
+        if verdict is not None:
+            verdicts[check.name] = verdict
+            left_out.update(dict.fromkeys(verdict.drop))
+    exported = rows[~rows["ticket_id"].isin(list(left_out))].reset_index(drop=True)
+    for check in CHECKS:
+        if check.measures == "exported":
+            verdict = check.function(CheckData(exported, inputs), getattr(config, check.section))
+            if verdict is not None:
+                verdicts[check.name] = verdict
     report = QualityReport(
-        checks=tuple(by_name[name] for name in CHECK_ORDER if name in by_name),
+        checks=tuple(
+            replace(verdicts[check.name].result, name=check.name, title=check.title)
+            for check in CHECKS
+            if check.name in verdicts
+        ),
         generated_rows=len(rows),
         exported_rows=len(exported),
-        dropped={name: len(ids) for name, ids in dropped.items()},
+        dropped={
+            check.name: len(verdicts[check.name].drop) if check.name in verdicts else 0
+            for check in CHECKS
+            if check.drops
+        },
     )
     return exported, report

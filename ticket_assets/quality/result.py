@@ -23,19 +23,20 @@ def percent(rate: float) -> str:
     return f"{rate * 100:.2f} %"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckResult:
     """One check over the dataset. `flagged` are the ticket ids it points at (mismatched,
-    duplicated, leaking or unfaithful rows); `samples` shows some of them with the reason."""
+    duplicated, leaking or unfaithful rows); `samples` shows some of them with the reason.
+    `name` and `title` are the check's entry in quality/registry.py (set when it is run)."""
 
-    name: str
-    title: str
     passed: bool
     summary: str  # one sentence with the figures that decided it
     headline: str  # the key figure in a few words, for the CLI
     figures: Mapping[str, float | int]
     flagged: tuple[str, ...] = ()
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    name: str = ""
+    title: str = ""
 
     def markdown(self) -> str:
         verdict = "passed" if self.passed else "FAILED"

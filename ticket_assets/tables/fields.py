@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ticket_assets.config import SUPPORTED_LANGUAGES
-from ticket_assets.randomness import stable_rng
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.tables.reader import CsvTable, TablesError
 from ticket_assets.tables.sampling import Weighted
 from ticket_assets.tables.taxonomy import Tables

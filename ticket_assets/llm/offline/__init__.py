@@ -9,20 +9,22 @@ tables/offline/. All randomness comes from generators seeded with a blake2b dige
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.llm.offline.bank import load_phrase_books
 from ticket_assets.llm.offline.declared import declared_answer
 from ticket_assets.llm.offline.email import EmailWriter
 from ticket_assets.llm.offline.inputs import column, language
 from ticket_assets.llm.offline.reply import write_reply
 from ticket_assets.llm.offline.tagging import Tagger
-from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import Tables, Weighted
 
-__all__ = ["OfflineProvider"]
+__all__ = ["RESPONDERS", "OfflineProvider", "Responder"]
 
-Responder = Callable[[Mapping[str, Any]], dict[str, Any]]
+# A responder: the JSON answer of one node for one row, made by the provider's writers.
+Responder = Callable[["OfflineProvider", Mapping[str, Any]], dict[str, Any]]
 
 
 class OfflineProvider:
@@ -33,27 +35,15 @@ class OfflineProvider:
         self._seed = seed
         self._email = EmailWriter(tables, load_phrase_books(tables), seed)
         self._tagger = Tagger(tables, seed)
-        self._responders: dict[str, Responder] = {
-            "topic": self._topic,
-            "email_draft": self._email_draft,
-            "tagging": self._tagging,
-            "paraphrase": self._paraphrase,
-            "translate": self._translate,
-            "first_response": self._first_response,
-        }
-
-    @property
-    def nodes(self) -> tuple[str, ...]:
-        return tuple(self._responders)
 
     def respond(
         self, node: str, variables: Mapping[str, Any], output_model: type | None = None
     ) -> dict[str, Any]:
         """The JSON answer for one call; deterministic in (seed, node, ticket_id, inputs).
         Prompt-defined nodes are answered from the declaration their answer model carries."""
-        responder = self._responders.get(node)
+        responder = RESPONDERS.get(node)
         if responder is not None:
-            return responder(variables)
+            return responder(self, variables)
         declaration = getattr(output_model, "declaration", None)
         if declaration:
             return declared_answer(node, declaration, variables, self._seed)
@@ -117,3 +107,19 @@ class OfflineProvider:
 
     def _first_response(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         return {"first_response": write_reply(self._tables, self._email, self._seed, variables)}
+
+
+# The one place an offline responder is registered, keyed by node name. The provider is in
+# the llm layer, below nodes, and knows a request only by its node's name, so the mapping
+# lives here; the node registry (nodes/registry.py) points each built-in node at its entry
+# here and fails at import if one is missing. Prompt-defined nodes need none (declared.py).
+RESPONDERS: Mapping[str, Responder] = MappingProxyType(
+    {
+        "topic": OfflineProvider._topic,
+        "email_draft": OfflineProvider._email_draft,
+        "tagging": OfflineProvider._tagging,
+        "paraphrase": OfflineProvider._paraphrase,
+        "translate": OfflineProvider._translate,
+        "first_response": OfflineProvider._first_response,
+    }
+)

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from ticket_assets.randomness import stable_rng
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.tables import Weighted
 from ticket_assets.tables.fields import Vocabulary
 from ticket_assets.tables.spec import Choice, Choices, Integer, Output, Text

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.llm.offline.bank import PhraseBook
 from ticket_assets.llm.offline.inputs import column, resolve
-from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import REFERENCE_LANGUAGE, Tables
 
 # How often an optional slot appears (a slot whose variant list is empty never does).

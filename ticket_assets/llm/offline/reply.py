@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.llm.offline.email import EmailWriter
 from ticket_assets.llm.offline.inputs import column, language, resolve
-from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import Tables
 
 # The reply promises news within this many hours, by priority level.

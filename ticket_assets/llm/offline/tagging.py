@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ticket_assets.core.randomness import stable_rng
 from ticket_assets.llm.offline.inputs import column
-from ticket_assets.randomness import stable_rng
 from ticket_assets.tables import Tables
 
 TAG_COUNTS = (4, 5, 6, 7, 8)

@@ -3,7 +3,7 @@
     1 DDD L BBBB RRRR
     | |   | |    `- row within the partition (0-9998)
     | |   | `------ batch index (0-9999)
-    | |   `-------- language digit (fixed per language)
+    | |   `-------- language digit (fixed per language, core/languages.py)
     | `------------ dataset code (0-999, registered per store)
     `-------------- leading 1 keeps the width at 13 digits
 
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import re
 
-LANGUAGE_DIGITS = {"DE": 1, "EN": 2, "ES": 3, "FR": 4, "PT": 5}
+from ticket_assets.core.languages import LANGUAGES
+
+# Each language's digit, from the registry (core/languages.py).
+LANGUAGE_DIGITS = {language.code: language.id_digit for language in LANGUAGES}
 MAX_DATASET_CODE = 999
 MAX_BATCH = 9999
 MAX_ROW = 9998

@@ -8,6 +8,9 @@ load once) tells short texts apart, and a text counts as another language only w
 language wins clearly (MIN_MISMATCH_CONFIDENCE); otherwise it is undecided, never guessed.
 The high-accuracy mode costs ~10x more per text, so the fast mode first clears the texts
 plainly in their expected language (over 90 % of subjects, nearly all bodies and replies).
+
+The languages are the registry's (`core/languages.py`, each one's `lingua` member name); each
+detector is built on first use, once per process.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Literal
+
+from ticket_assets.core.languages import LANGUAGES
 
 if TYPE_CHECKING:
     from lingua import LanguageDetector
@@ -41,13 +46,7 @@ Verdict = Literal["match", "mismatch", "undecided"]
 def _detector(high_accuracy: bool) -> tuple[LanguageDetector, dict[object, str]]:
     from lingua import Language, LanguageDetectorBuilder
 
-    codes = {
-        Language.GERMAN: "DE",
-        Language.ENGLISH: "EN",
-        Language.SPANISH: "ES",
-        Language.FRENCH: "FR",
-        Language.PORTUGUESE: "PT",
-    }
+    codes = {getattr(Language, language.lingua): language.code for language in LANGUAGES}
     builder = LanguageDetectorBuilder.from_languages(*codes)
     # Low-accuracy mode loads no large models and is reliable on MIN_CHARACTERS and more.
     detector = (builder if high_accuracy else builder.with_low_accuracy_mode()).build()

@@ -1,4 +1,4 @@
-"""Scheduled refreshes: each tick adds new batch partitions for every language and requests
+"""Schedules. The refresh: each tick adds new batch partitions for every language and requests
 one run that materializes them and rewrites the export (old rows plus new, ids unique by
 construction since the batch is part of the id)."""
 
