@@ -315,7 +315,7 @@ def _stop(processes: list[subprocess.Popen[bytes]], grace_s: float = 15) -> None
 
 
 def run_estimate(config: RunConfig) -> int:
-    from ticket_assets.estimate import estimate_run
+    from ticket_assets.estimate import estimate_run  # imports litellm (seconds): only here
 
     table = estimate_run(config)
     total = table.drop(columns=["node", "model"]).sum()

@@ -63,7 +63,7 @@ def _from_override(override: PriceOverride) -> Price:
 
 @cache
 def _from_litellm(model: str) -> Price:
-    import litellm
+    import litellm  # seconds to import: only for models the config does not price
 
     try:
         info = litellm.get_model_info(model)

@@ -72,7 +72,7 @@ def _signatures(shingle_sets: Sequence[frozenset[str]]) -> np.ndarray:
 
 
 def _candidate_pairs(signatures: np.ndarray, threshold: float) -> set[tuple[int, int]]:
-    from datasketch import LeanMinHash, MinHashLSH
+    from datasketch import LeanMinHash, MinHashLSH  # scipy underneath: only when there are rows
 
     index = MinHashLSH(threshold=threshold, num_perm=PERMUTATIONS)
     sketches = [
