@@ -17,6 +17,7 @@ import pytest
 from ticket_assets import cli
 from ticket_assets.__main__ import main
 from ticket_assets.core.run_lock import LOCK_FILE
+from ticket_assets.core.run_logs import write_exception
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "ticket_assets_tests.plugin_nodes"
@@ -197,3 +198,15 @@ def test_a_second_run_on_a_data_directory_in_use_stops_at_once(tmp_path: Path) -
     assert "2000 tickets exported" in out
     tickets = pd.read_parquet(data / "exports" / "tickets.parquet")
     assert len(tickets) == 2000 and tickets["ticket_id"].is_unique
+
+
+def test_trace_files_carry_no_api_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-canary-trace-0f9e8d7c6b5a"
+    monkeypatch.setenv("SOMEPROVIDER_API_KEY", key)
+    try:
+        raise RuntimeError(f"the server echoed Bearer {key}")
+    except RuntimeError as error:
+        written = write_exception(tmp_path / "logs" / "trace.log", error)
+    assert written is not None
+    text = written.read_text(encoding="utf-8")
+    assert "the server echoed Bearer ***" in text and key not in text

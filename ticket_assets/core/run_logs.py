@@ -11,6 +11,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from ticket_assets.core.secrets import redact
+
 LOGS_DIR = "logs"
 
 
@@ -23,7 +25,7 @@ def new_log_path(data_path: Path, command: str) -> Path:
 def write_exception(log_path: Path, error: BaseException) -> Path | None:
     """Append the exception's full trace and say where it went: the temp directory when the
     data directory cannot be written (the error may be about that very directory)."""
-    text = "".join(traceback.format_exception(error))
+    text = redact("".join(traceback.format_exception(error)))
     for path in (log_path, Path(tempfile.gettempdir()) / log_path.name):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

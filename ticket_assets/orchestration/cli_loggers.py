@@ -16,6 +16,8 @@ from typing import Any
 
 import dagster as dg
 
+from ticket_assets.core.secrets import redact
+
 # The dict Dagster attaches to each record it logs (dagster._core.log_manager).
 DAGSTER_RECORD_METADATA = "dagster_meta"
 
@@ -30,7 +32,7 @@ class _TerminalWarnings(logging.Handler):
         meta = getattr(record, DAGSTER_RECORD_METADATA, None) or {}
         step = f"{meta['step_key']}: " if meta.get("step_key") else ""
         message = meta.get("orig_message") or record.getMessage()
-        print(f"warning: {step}{message}", file=sys.stderr)
+        print(redact(f"warning: {step}{message}"), file=sys.stderr)
 
 
 class _AppendingFileHandler(logging.Handler):
@@ -45,7 +47,7 @@ class _AppendingFileHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as log:
-            log.write(self.format(record) + "\n")
+            log.write(redact(self.format(record)) + "\n")
 
 
 @dg.logger(description="Warnings on the terminal, one line each; errors are left out.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ticket_assets.config import ModelConfig, RunConfig
+from ticket_assets.core.secrets import SECRET_NAME, redact
 from ticket_assets.llm.types import (
     EndpointError,
     PermanentProviderError,
@@ -72,8 +72,6 @@ def _wrap(owner: type, name: str) -> None:
     setattr(owner, name, announcing)
 
 
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
-_KEY_SHAPE = re.compile(r"\b(sk|rk|pk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
 _MAX_MESSAGE = 300
 # What the server said, quoted in a fatal error: enough for "invalid key" vs "no access".
 _MAX_SERVER_DETAIL = 120
@@ -95,14 +93,6 @@ _KEY_VARIABLES = {
 }
 
 
-def redact(text: str) -> str:
-    """Remove every secret-looking environment value and key-shaped token from `text`."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 8 and _SECRET_NAME.search(name):
-            text = text.replace(value, "***")
-    return _KEY_SHAPE.sub("***", text)
-
-
 def missing_credentials(config: RunConfig, nodes: Sequence[str]) -> list[str]:
     """One line per remote model (of `nodes`) whose provider needs a key the environment
     lacks."""
@@ -114,7 +104,7 @@ def missing_credentials(config: RunConfig, nodes: Sequence[str]) -> list[str]:
     problems = []
     for model, nodes in nodes_by_model.items():
         required = litellm.validate_environment(model).get("missing_keys") or []
-        keys = [name for name in required if _SECRET_NAME.search(name)]
+        keys = [name for name in required if SECRET_NAME.search(name)]
         if keys:
             problems.append(
                 f"environment: {model} (nodes {', '.join(nodes)}) needs {' or '.join(keys)}; "
