@@ -22,7 +22,8 @@ import pytest
 from lingua import Language, LanguageDetectorBuilder
 
 from ticket_assets.core.ids import LANGUAGE_DIGITS
-from ticket_assets.llm.offline import RESPONDERS, OfflineProvider
+from ticket_assets.llm.offline import OfflineProvider
+from ticket_assets.nodes import BUILTINS
 from ticket_assets.tables import Tables, TablesError
 
 TABLES_DIR = Path(__file__).resolve().parent.parent / "tables"
@@ -71,20 +72,18 @@ def simulate(tables: Tables, provider: OfflineProvider, count: int = TICKETS) ->
             **tables.sample_ticket(rng, language),
         }
         allowed = list(tables.topics_for(row["queue"], row["type"]))
-        row.update(provider.respond("topic", {**row, "allowed_topics": allowed}))
-        draft = provider.respond("email_draft", {**row, "draft_language": "EN"})
+        row.update(provider.topic({**row, "allowed_topics": allowed}))
+        draft = provider.email_draft({**row, "draft_language": "EN"})
         row.update(draft)
-        row.update(provider.respond("tagging", {**row, "tag_vocabulary": vocabulary}))
-        paraphrase = provider.respond("paraphrase", {**row, "text_language": "EN"})
+        row.update(provider.tagging({**row, "tag_vocabulary": vocabulary}))
+        paraphrase = provider.paraphrase({**row, "text_language": "EN"})
         row.update(paraphrase)
         if language != "EN":
             extras = {"source_language": "EN", "target_language": language}
-            row.update(provider.respond("translate", {**row, **extras}))
-        row.update(provider.respond("first_response", row))
+            row.update(provider.translate({**row, **extras}))
+        row.update(provider.first_response(row))
         if language != "EN":
-            simulation.translated_drafts.append(
-                provider.respond("translate", {**row, **draft, **extras})
-            )
+            simulation.translated_drafts.append(provider.translate({**row, **draft, **extras}))
         else:
             simulation.translated_drafts.append(None)
         simulation.rows.append(row)
@@ -254,9 +253,7 @@ def test_tags_fit_an_urgent_outage(tables: Tables, provider: OfflineProvider) ->
     )
     for index in range(20):
         row["ticket_id"] = ticket_id("EN", index)
-        tags = provider.respond("tagging", {**row, "tag_vocabulary": list(tables.tag_vocabulary)})[
-            "tags"
-        ]
+        tags = provider.tagging({**row, "tag_vocabulary": list(tables.tag_vocabulary)})["tags"]
         assert {"Outage", "Service Disruption", "Availability"} & set(tags)
         assert {"Urgent", "High Priority", "Critical", "Escalation", "Disruption"} & set(tags)
 
@@ -310,14 +307,14 @@ def test_answers_do_not_depend_on_the_process(tables: Tables, provider: OfflineP
         "import sys, json\n"
         "provider = OfflineProvider(Tables.load(Path(sys.argv[1])), 42)\n"
         "row = json.loads(sys.argv[2])\n"
-        "print(json.dumps([provider.respond(node, row) for node in "
+        "print(json.dumps([getattr(provider, node)(row) for node in "
         "('email_draft', 'tagging', 'first_response')]))\n"
     )
     row = base_row(tables, "ES", 9)
     row["tag_vocabulary"] = list(tables.tag_vocabulary)
     row["topic"] = "A topic no table knows about VPN and Outlook"
     expected = json.dumps(
-        [provider.respond(node, row) for node in ("email_draft", "tagging", "first_response")]
+        [getattr(provider, node)(row) for node in ("email_draft", "tagging", "first_response")]
     )
     for hash_seed in ("1", "2"):
         result = subprocess.run(
@@ -342,7 +339,7 @@ def test_missing_input_is_named(tables: Tables, provider: OfflineProvider) -> No
     row = base_row(tables)
     del row["customer_name"]
     with pytest.raises(ValueError, match="lack the input 'customer_name'"):
-        provider.respond("email_draft", {**row, "draft_language": "DE"})
+        provider.email_draft({**row, "draft_language": "DE"})
 
 
 def test_unknown_topic_falls_back_to_the_queues_wording(
@@ -350,10 +347,10 @@ def test_unknown_topic_falls_back_to_the_queues_wording(
 ) -> None:
     row = base_row(tables, "DE")
     row.update(queue="Billing and Payments", topic="Customer wants a refund for VPN add-on")
-    email = provider.respond("email_draft", {**row, "draft_language": "DE"})
+    email = provider.email_draft({**row, "draft_language": "DE"})
     assert "Abrechnung" in email["subject"] or "Abrechnung" in email["body"]
     assert "refund" not in email["body"]
-    tags = provider.respond("tagging", {**row, **email, "tag_vocabulary": ["Refund", "VPN", "IT"]})
+    tags = provider.tagging({**row, **email, "tag_vocabulary": ["Refund", "VPN", "IT"]})
     assert set(tags["tags"]) == {"Refund", "VPN", "IT"}
 
 
@@ -361,10 +358,10 @@ def test_drafting_directly_in_the_target_language(
     tables: Tables, provider: OfflineProvider
 ) -> None:
     row = base_row(tables, "FR")
-    direct = provider.respond("email_draft", {**row, "draft_language": "FR"})
-    english = provider.respond("email_draft", {**row, "draft_language": "EN"})
-    translated = provider.respond(
-        "translate", {**row, **english, "source_language": "EN", "target_language": "FR"}
+    direct = provider.email_draft({**row, "draft_language": "FR"})
+    english = provider.email_draft({**row, "draft_language": "EN"})
+    translated = provider.translate(
+        {**row, **english, "source_language": "EN", "target_language": "FR"}
     )
     assert translated == direct
 
@@ -374,11 +371,11 @@ def test_text_from_elsewhere_is_translated_as_the_draft(
 ) -> None:
     row = base_row(tables, "PT")
     foreign = {"subject": "Help", "body": "Something a real model wrote."}
-    translated = provider.respond(
-        "translate", {**row, **foreign, "source_language": "EN", "target_language": "PT"}
+    translated = provider.translate(
+        {**row, **foreign, "source_language": "EN", "target_language": "PT"}
     )
-    assert translated == provider.respond("email_draft", {**row, "draft_language": "PT"})
-    reworded = provider.respond("paraphrase", {**row, **foreign, "text_language": "PT"})
+    assert translated == provider.email_draft({**row, "draft_language": "PT"})
+    reworded = provider.paraphrase({**row, **foreign, "text_language": "PT"})
     assert reworded["body"] != translated["body"]
 
 
@@ -386,20 +383,18 @@ def test_paraphrasing_a_paraphrase_changes_it_again(
     tables: Tables, provider: OfflineProvider
 ) -> None:
     row = base_row(tables, "ES")
-    draft = provider.respond("email_draft", {**row, "draft_language": "ES"})
-    once = provider.respond("paraphrase", {**row, **draft, "text_language": "ES"})
-    twice = provider.respond("paraphrase", {**row, **once, "text_language": "ES"})
+    draft = provider.email_draft({**row, "draft_language": "ES"})
+    once = provider.paraphrase({**row, **draft, "text_language": "ES"})
+    twice = provider.paraphrase({**row, **once, "text_language": "ES"})
     assert once["body"] != draft["body"]
     assert twice["body"] != once["body"]
 
 
 def test_paraphrase_after_translation(tables: Tables, provider: OfflineProvider) -> None:
     row = base_row(tables, "DE")
-    draft = provider.respond("email_draft", {**row, "draft_language": "EN"})
-    german = provider.respond(
-        "translate", {**row, **draft, "source_language": "EN", "target_language": "DE"}
-    )
-    reworded = provider.respond("paraphrase", {**row, **german, "text_language": "DE"})
+    draft = provider.email_draft({**row, "draft_language": "EN"})
+    german = provider.translate({**row, **draft, "source_language": "EN", "target_language": "DE"})
+    reworded = provider.paraphrase({**row, **german, "text_language": "DE"})
     assert reworded["body"] != german["body"]
     assert row["customer_name"] in reworded["body"]
 
@@ -408,7 +403,7 @@ def test_topic_without_allowed_topics_uses_the_tables(
     tables: Tables, provider: OfflineProvider
 ) -> None:
     row = base_row(tables, "EN")
-    chosen = provider.respond("topic", {**row, "allowed_topics": []})["topic"]
+    chosen = provider.topic({**row, "allowed_topics": []})["topic"]
     assert chosen in tables.topics_for(row["queue"], row["type"])
 
 
@@ -426,11 +421,11 @@ def test_unusable_placeholder_is_a_tables_error(tmp_path: Path) -> None:
 
 
 def test_all_built_in_nodes_have_responders() -> None:
-    assert list(RESPONDERS) == [
-        "topic",
-        "email_draft",
-        "tagging",
-        "paraphrase",
-        "translate",
-        "first_response",
-    ]
+    assert {name: node_class.offline_answer for name, node_class in BUILTINS.items()} == {
+        "topic": OfflineProvider.topic,
+        "email_draft": OfflineProvider.email_draft,
+        "tagging": OfflineProvider.tagging,
+        "paraphrase": OfflineProvider.paraphrase,
+        "translate": OfflineProvider.translate,
+        "first_response": OfflineProvider.first_response,
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ class LLMRequest:
     output_model: type[BaseModel]
     prompt_version: str
     validation_context: Mapping[str, Any] = field(default_factory=dict)
+    # The node's offline responder (`PromptNode.offline_answer`), used by the offline provider.
+    offline_answer: Callable[..., dict[str, Any]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@ configured pipeline resolved to nodes.
 
     base.py      the Node contract, PromptNode, prompt loading
     context.py   NodeContext: what a node may use besides its frame
-    spec.py      output types; declared.py: prompt-defined nodes; outputs.py: answer models
-    registry.py  BUILTINS (each built-in node and its offline responder), prompt-defined
-                 nodes and plug-in nodes (`module:Class`)
+    declared.py  prompt-defined nodes; outputs.py: the built-in nodes' answer models
+    registry.py  BUILTINS (the built-in node classes, each naming its offline answer),
+                 prompt-defined nodes and plug-in nodes (`module:Class`)
     pipeline.py  build_pipeline(config) -> Pipeline: resolved once, order and columns checked
 
 A `pipeline` entry names a built-in node, a prompt-defined node (`prompts/<name>.yaml` with

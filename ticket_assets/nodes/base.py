@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel
 
 from ticket_assets.config import SUPPORTED_LANGUAGES, ConfigError
+from ticket_assets.llm.offline import Responder
 from ticket_assets.llm.types import LLMRequest, Rejection
 from ticket_assets.tables.spec import Output
 
@@ -150,6 +151,9 @@ class PromptNode(Node):
     records it as quarantined)."""
 
     output_model: ClassVar[type[BaseModel]]
+    # How the offline provider answers the node (e.g. `OfflineProvider.topic`); a node without
+    # one runs offline only if its answer model carries a declaration (prompt-defined nodes).
+    offline_answer: ClassVar[Responder | None] = None
 
     def answer_model(self, ctx: NodeContext) -> type[BaseModel]:
         """The pydantic model every answer is validated into; its fields become columns."""
@@ -199,6 +203,7 @@ class PromptNode(Node):
                 output_model=output_model,
                 prompt_version=prompt.version,
                 validation_context=validation,
+                offline_answer=self.offline_answer,
             )
             requests.append((position, request))
         return requests

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.nodes.base import PromptNode, language_name
 from ticket_assets.nodes.outputs import EmailAnswer
 from ticket_assets.nodes.topic import SAMPLED_COLUMNS
@@ -25,6 +26,7 @@ class EmailDraftNode(PromptNode):
     outputs = MappingProxyType({"subject": Text(), "body": Text()})
     writes = tuple(outputs)
     output_model = EmailAnswer
+    offline_answer = staticmethod(OfflineProvider.email_draft)
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         draft = ctx.draft_language(row["language"])

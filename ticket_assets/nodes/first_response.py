@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.nodes.base import PromptNode, language_name
 from ticket_assets.nodes.outputs import FirstResponseAnswer
 from ticket_assets.tables.spec import Text
@@ -36,6 +37,7 @@ class FirstResponseNode(PromptNode):
     outputs = MappingProxyType({"first_response": Text()})
     writes = tuple(outputs)
     output_model = FirstResponseAnswer
+    offline_answer = staticmethod(OfflineProvider.first_response)
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return {"language_name": language_name(row["language"])}

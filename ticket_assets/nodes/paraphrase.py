@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.nodes.base import PromptNode, language_name
 from ticket_assets.nodes.outputs import EmailAnswer
 from ticket_assets.tables.spec import Text
@@ -24,6 +25,7 @@ class ParaphraseNode(PromptNode):
     outputs = MappingProxyType({"subject": Text(), "body": Text()})
     writes = tuple(outputs)
     output_model = EmailAnswer
+    offline_answer = staticmethod(OfflineProvider.paraphrase)
 
     def extra_variables(self, row: Mapping[str, Any], ctx: NodeContext) -> dict[str, Any]:
         text_language = ctx.text_language(self.name, row["language"])

@@ -8,11 +8,9 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ticket_assets.llm.offline import RESPONDERS, Responder
-from ticket_assets.nodes.base import Node
+from ticket_assets.nodes.base import Node, PromptNode
 from ticket_assets.nodes.declared import load_declared_node
 from ticket_assets.nodes.email_draft import EmailDraftNode
 from ticket_assets.nodes.first_response import FirstResponseNode
@@ -26,41 +24,28 @@ if TYPE_CHECKING:
     from ticket_assets.config import RunConfig
 
 
-@dataclass(frozen=True)
-class BuiltinNode:
-    """A built-in node: its class and the offline provider's answer for it."""
-
-    node_class: type[Node]
-    responder: Responder
-
-
-def _builtin(node_class: type[Node]) -> BuiltinNode:
-    # The offline responders are registered in llm/offline (RESPONDERS, by node name): the
-    # provider is in the llm layer, below this one, and must find them without nodes/. Here
-    # each built-in node points at its entry, so one without a responder fails at import.
-    responder = RESPONDERS.get(node_class.name)
-    if responder is None:
-        raise LookupError(f"built-in node {node_class.name!r} has no offline responder")
-    return BuiltinNode(node_class, responder)
+def _runs_offline(node_class: type[Node]) -> type[Node]:
+    # Every built-in node runs on the default (offline) provider: fail at import if one can't.
+    if issubclass(node_class, PromptNode) and node_class.offline_answer is None:
+        raise LookupError(f"built-in node {node_class.name!r} has no offline_answer")
+    return node_class
 
 
-# The built-in nodes, by name: adding one is its module, its offline responder and one line.
-BUILTINS: Mapping[str, BuiltinNode] = {
-    entry.node_class.name: entry
-    for entry in map(
-        _builtin,
-        (
-            TopicNode,
-            EmailDraftNode,
-            TaggingNode,
-            ParaphraseNode,
-            TranslateNode,
-            FirstResponseNode,
-        ),
+# The built-in nodes, in pipeline order: adding one is its module (with its `offline_answer`)
+# and one line here.
+BUILTINS: Mapping[str, type[Node]] = {
+    node_class.name: _runs_offline(node_class)
+    for node_class in (
+        TopicNode,
+        EmailDraftNode,
+        TaggingNode,
+        ParaphraseNode,
+        TranslateNode,
+        FirstResponseNode,
     )
 }
 # The built-in nodes as the default configuration has them (no sampled fields).
-NODES: dict[str, Node] = {name: entry.node_class() for name, entry in BUILTINS.items()}
+NODES: dict[str, Node] = {name: node_class() for name, node_class in BUILTINS.items()}
 # The ticket is not a ticket without these; the other nodes may be dropped.
 REQUIRED_NODES = ("topic", "email_draft")
 # Asset and table names a node cannot take.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.nodes.base import PromptNode
 from ticket_assets.nodes.outputs import MAX_TAGS, MIN_TAGS, tags_answer_model
 from ticket_assets.tables.spec import Choices, Labels
@@ -22,6 +23,7 @@ class TaggingNode(PromptNode):
     reads = ("ticket_id", "subject", "body", "type", "queue", "priority", "topic", "product")
     outputs = MappingProxyType({"tags": Choices(Labels("tag_vocabulary"), MIN_TAGS, MAX_TAGS)})
     writes = tuple(outputs)
+    offline_answer = staticmethod(OfflineProvider.tagging)
 
     def answer_model(self, ctx: NodeContext) -> type[BaseModel]:
         # The vocabulary is the user's tables/, so the model (and the enum of the JSON schema

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ticket_assets.core.randomness import stable_rng
+from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.nodes.base import PLAN_COLUMNS, PromptNode
 from ticket_assets.nodes.outputs import TopicAnswer
 from ticket_assets.tables.fields import SampledFields, load_fields
@@ -64,6 +65,7 @@ class TopicNode(PromptNode):
     )
     reads = PLAN_COLUMNS
     output_model = TopicAnswer
+    offline_answer = staticmethod(OfflineProvider.topic)
 
     def __init__(self, fields: Mapping[str, FieldConfig] | None = None) -> None:
         """`fields`: the sampled fields to draw after the built-in labels (config `fields`)."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ticket_assets.llm.offline import OfflineProvider
 from ticket_assets.nodes.base import PromptNode, language_name
 from ticket_assets.nodes.outputs import EmailAnswer
 from ticket_assets.tables.spec import Text
@@ -24,6 +25,7 @@ class TranslateNode(PromptNode):
     outputs = MappingProxyType({"subject": Text(), "body": Text()})
     writes = tuple(outputs)
     output_model = EmailAnswer
+    offline_answer = staticmethod(OfflineProvider.translate)
 
     def needs_call(self, row: Mapping[str, Any], ctx: NodeContext) -> bool:
         return ctx.text_language(self.name, row["language"]) != row["language"]

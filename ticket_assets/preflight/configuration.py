@@ -127,7 +127,9 @@ class SampleAnswers:
             return _SampleAnswer(
                 declared_answer(request.node, examples, request.variables, self._seed)
             )
-        return _SampleAnswer(self._offline.respond(request.node, request.variables))
+        return _SampleAnswer(
+            self._offline.respond(request.node, request.variables, answer=request.offline_answer)
+        )
 
 
 def _with_examples(

@@ -9,7 +9,6 @@ tables/offline/. All randomness comes from generators seeded with a blake2b dige
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 from ticket_assets.core.randomness import stable_rng
@@ -21,9 +20,11 @@ from ticket_assets.llm.offline.reply import write_reply
 from ticket_assets.llm.offline.tagging import Tagger
 from ticket_assets.tables import Tables, Weighted
 
-__all__ = ["RESPONDERS", "OfflineProvider", "Responder"]
+__all__ = ["OfflineProvider", "Responder"]
 
-# A responder: the JSON answer of one node for one row, made by the provider's writers.
+# A responder: the JSON answer of one node for one row, made by the provider's writers. Each
+# built-in node names its own (`PromptNode.offline_answer`, e.g. `OfflineProvider.topic`) and
+# its requests carry it here, so the node registry stays the one list of built-in nodes.
 Responder = Callable[["OfflineProvider", Mapping[str, Any]], dict[str, Any]]
 
 
@@ -37,19 +38,23 @@ class OfflineProvider:
         self._tagger = Tagger(tables, seed)
 
     def respond(
-        self, node: str, variables: Mapping[str, Any], output_model: type | None = None
+        self,
+        node: str,
+        variables: Mapping[str, Any],
+        output_model: type | None = None,
+        answer: Responder | None = None,
     ) -> dict[str, Any]:
-        """The JSON answer for one call; deterministic in (seed, node, ticket_id, inputs).
-        Prompt-defined nodes are answered from the declaration their answer model carries."""
-        responder = RESPONDERS.get(node)
-        if responder is not None:
-            return responder(self, variables)
+        """The JSON answer for one call; deterministic in (seed, node, ticket_id, inputs):
+        the node's own responder (`answer`) or, for a prompt-defined node, one drawn from the
+        declaration its answer model carries."""
+        if answer is not None:
+            return answer(self, variables)
         declaration = getattr(output_model, "declaration", None)
         if declaration:
             return declared_answer(node, declaration, variables, self._seed)
         raise ValueError(f"offline provider has no responder for node {node!r}")
 
-    def _topic(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def topic(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         tables = self._tables
         type_, queue, product = (column(variables, name) for name in ("type", "queue", "product"))
         allowed = [str(topic) for topic in variables.get("allowed_topics") or ()]
@@ -79,12 +84,12 @@ class OfflineProvider:
         )
         return {"topic": weighted.pick(rng) if weighted else rng.choice(fitting)}
 
-    def _email_draft(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def email_draft(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         ticket = self._email.ticket(variables)
         subject, body = self._email.rendered(ticket, 0, language(variables, "draft_language"))
         return {"subject": subject, "body": body}
 
-    def _paraphrase(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def paraphrase(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         text_language = language(variables, "text_language")
         ticket = self._email.ticket(variables)
         given = self._email.identify(ticket, text_language, column(variables, "body"))
@@ -93,7 +98,7 @@ class OfflineProvider:
         subject, body = self._email.rendered(ticket, 0 if given == 1 else 1, text_language)
         return {"subject": subject, "body": body}
 
-    def _translate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def translate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         source = language(variables, "source_language")
         target = language(variables, "target_language")
         ticket = self._email.ticket(variables)
@@ -102,24 +107,8 @@ class OfflineProvider:
         subject, body = self._email.rendered(ticket, given or 0, target)
         return {"subject": subject, "body": body}
 
-    def _tagging(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def tagging(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         return {"tags": self._tagger.tags(variables)}
 
-    def _first_response(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def first_response(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         return {"first_response": write_reply(self._tables, self._email, self._seed, variables)}
-
-
-# The one place an offline responder is registered, keyed by node name. The provider is in
-# the llm layer, below nodes, and knows a request only by its node's name, so the mapping
-# lives here; the node registry (nodes/registry.py) points each built-in node at its entry
-# here and fails at import if one is missing. Prompt-defined nodes need none (declared.py).
-RESPONDERS: Mapping[str, Responder] = MappingProxyType(
-    {
-        "topic": OfflineProvider._topic,
-        "email_draft": OfflineProvider._email_draft,
-        "tagging": OfflineProvider._tagging,
-        "paraphrase": OfflineProvider._paraphrase,
-        "translate": OfflineProvider._translate,
-        "first_response": OfflineProvider._first_response,
-    }
-)

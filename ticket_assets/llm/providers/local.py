@@ -47,7 +47,9 @@ class OfflineAdapter:
     def complete(
         self, request: LLMRequest, model: ModelConfig, repair: str | None
     ) -> _OfflineAnswer:
-        content = self._responder.respond(request.node, request.variables, request.output_model)
+        content = self._responder.respond(
+            request.node, request.variables, request.output_model, request.offline_answer
+        )
         prompt_chars = sum(len(m["content"]) for m in request.messages)
         output_chars = len(json.dumps(content, ensure_ascii=False))
         return _OfflineAnswer(content, prompt_chars // 4 + 1, output_chars // 4 + 1)
