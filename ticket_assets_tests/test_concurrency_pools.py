@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ticket_assets.__main__ import prepare_instance_home
+from ticket_assets.cli.instance import prepare_instance_home
 from ticket_assets.config import RunConfig, build_config
 from ticket_assets.orchestration.definitions import build_definitions
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ticket_assets import cli
 from ticket_assets.__main__ import main
+from ticket_assets.cli import dispatch
 from ticket_assets.core.run_lock import LOCK_FILE
 from ticket_assets.core.run_logs import write_exception
 
@@ -145,7 +145,7 @@ def test_an_unexpected_exception_is_one_line_and_a_log_file(
     def broken_estimate(*_: object) -> int:
         raise RuntimeError("the estimate broke\nwith a second line")
 
-    monkeypatch.setattr(cli, "run_estimate", broken_estimate)
+    monkeypatch.setitem(dispatch.HANDLERS, "estimate", broken_estimate)
     code, out, err = _run_main(["estimate", "--data-dir", str(tmp_path)], capfd)
     assert code == 1
     _assert_one_clear_error(out, err, "error: unexpected RuntimeError: the estimate broke")

@@ -8,9 +8,13 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import duckdb
+import httpx
+
 from ticket_assets.config import RunConfig
 from ticket_assets.nodes import build_pipeline
 from ticket_assets.preflight.configuration import is_http_url, remote_settings
+from ticket_assets.storage import StoreLockedError, TicketStore
 
 PROBE_TIMEOUT_S = 2.0
 # A writer's transaction holds the DuckDB lock briefly; a lock held longer is another process's.
@@ -49,8 +53,6 @@ def endpoint_problems(config: RunConfig) -> list[str]:
 
 def _unreachable(url: str) -> str | None:
     """Why no HTTP answer came from `url`/models, or None when one did."""
-    import httpx
-
     try:
         httpx.get(f"{url.rstrip('/')}/models", timeout=PROBE_TIMEOUT_S)
     except httpx.ConnectTimeout:
@@ -90,15 +92,11 @@ def data_dir_problems(config: RunConfig) -> list[str]:
 
 def database_problems(config: RunConfig) -> list[str]:
     """The DuckDB file, where it exists, is a database this process can open now."""
-    from ticket_assets.storage import StoreLockedError, TicketStore
-
     path = config.database_path
     if not path.exists():
         return []
     if not path.is_file():
         return [_not_a_file(path, "DuckDB database")]
-    import duckdb
-
     try:
         TicketStore(path, config.dataset, lock_timeout=LOCK_WAIT_S).table_exists("llm_calls")
     except StoreLockedError as error:

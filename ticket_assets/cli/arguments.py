@@ -1,0 +1,191 @@
+"""The command line's parser: one subcommand per command (COMMANDS, the one list of them),
+each with the flag groups it uses, and the config they describe."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ticket_assets.cli.errors import BAD_INPUT
+from ticket_assets.config import DEFAULT_DATA_DIR, MODES, PROJECT_ROOT, RunConfig, load_config
+
+PROG = "python -m ticket_assets"
+HELP_FLAGS = ("-h", "--help")
+# The flag behind each config override, so config errors name the flag, not the file.
+OVERRIDE_FLAGS = {
+    "mode": "--mode",
+    "rows": "--rows",
+    "batch_size": "--batch-size",
+    "languages": "--languages",
+    "seed": "--seed",
+    "budget_usd": "--budget",
+    "cache": "--no-cache",
+    "data_dir": "--data-dir",
+}
+
+FlagGroup = Callable[[argparse.ArgumentParser], None]
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="config file (default ticket_assets.yaml)")
+    parser.add_argument("--mode", choices=MODES, help="config profile (default dev)")
+    parser.add_argument("--data-dir", type=Path, help="where DuckDB, exports and the instance go")
+
+
+def _plan_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, help="total tickets")
+    parser.add_argument("--batch-size", type=int, help="tickets per partition")
+    parser.add_argument("--languages", help="comma-separated codes, any case, e.g. de,en")
+    parser.add_argument("--seed", type=int, help="random seed")
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="provider/name for every node, e.g. openai/gpt-4o-mini")
+    parser.add_argument("--api-base", help="base URL of an OpenAI-compatible server")
+    parser.add_argument("--budget", type=float, help="stop before the run spends more (USD)")
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cache", action="store_true", help="ignore the LLM response cache")
+    parser.add_argument(
+        "--select",
+        help="only these assets, comma-separated (e.g. translate); upstream assets are read, "
+        "not recomputed",
+    )
+
+
+def _recorded_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--record-runs",
+        action="store_true",
+        help="record the run in the Dagster instance the UI uses (slower on many partitions)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a quality check fails (run: or a ticket was quarantined); the export "
+        "is written anyway",
+    )
+
+
+def _cache_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["clear", "stats"], help="what to do with the cache")
+
+
+def _ui_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help, its flags, and whether it writes the data directory (so holds
+    its lock, see core/run_lock.py) and checks its inputs before running (preflight/)."""
+
+    help: str
+    flags: tuple[FlagGroup, ...]
+    writes_data_dir: bool = False
+
+
+# The commands, `run` first (the default): adding one is an entry here and its handler in
+# cli/dispatch.py.
+COMMANDS: Mapping[str, Command] = {
+    "run": Command(
+        "generate: every node for every configured partition, then the export (default)",
+        (_config_flags, _plan_flags, _model_flags, _run_flags, _recorded_run_flags),
+        writes_data_dir=True,
+    ),
+    "export": Command(
+        "rewrite the export files, card and quality report from DuckDB",
+        (_config_flags, _plan_flags, _recorded_run_flags),
+        writes_data_dir=True,
+    ),
+    "estimate": Command(
+        "calls, tokens and cost of the configured run, before spending anything",
+        (_config_flags, _plan_flags, _model_flags),
+    ),
+    "cache": Command(
+        "`cache clear` or `cache stats` of the LLM response cache", (_config_flags, _cache_flags)
+    ),
+    "ui": Command(
+        "the Dagster UI (webserver and daemon) on the project's instance",
+        (_config_flags, _ui_flags),
+    ),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors end the output with an `error:` line, like the CLI's others."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(BAD_INPUT, f"error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = _Parser(
+        prog=PROG,
+        description="Generate synthetic multilingual support tickets as Dagster assets. "
+        "Without a command: `run`.",
+    )
+    commands = root.add_subparsers(dest="command", metavar="command", required=True)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        for add_flags in command.flags:
+            add_flags(sub)
+    return root
+
+
+def parse(arguments: list[str]) -> argparse.Namespace:
+    root = parser()
+    return root.parse_args(_with_default_command(arguments, root))
+
+
+def _with_default_command(arguments: list[str], root: argparse.ArgumentParser) -> list[str]:
+    """`python -m ticket_assets --rows 5` means `run --rows 5`; a first word that is neither a
+    flag nor a command is an unknown command (a typo), not an argument of `run`."""
+    if not arguments:
+        return ["run"]
+    first = arguments[0]
+    if first in COMMANDS or first in HELP_FLAGS:
+        return arguments
+    if first.startswith("-"):
+        return ["run", *arguments]
+    close = difflib.get_close_matches(first, COMMANDS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    root.error(f"unknown command {first!r}; valid commands: {', '.join(COMMANDS)}{hint}")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config values the command's flags set (None: not given)."""
+    data_dir = getattr(args, "data_dir", None)
+    return {
+        "rows": getattr(args, "rows", None),
+        "batch_size": getattr(args, "batch_size", None),
+        "languages": getattr(args, "languages", None),
+        "seed": getattr(args, "seed", None),
+        "budget_usd": getattr(args, "budget", None),
+        "cache": False if getattr(args, "no_cache", False) else None,
+        "data_dir": str(data_dir.resolve()) if data_dir else None,
+    }
+
+
+def load_args_config(args: argparse.Namespace) -> RunConfig:
+    """The config file with the flags applied (checked as data; the pipeline is checked when
+    the command runs, see dispatch.py)."""
+    config = load_config(
+        args.config, mode=args.mode, overrides=overrides(args), flags=OVERRIDE_FLAGS
+    )
+    model, api_base = getattr(args, "model", None), getattr(args, "api_base", None)
+    if model or api_base:
+        config = config.with_model(model=model, api_base=api_base)
+    return config
+
+
+def data_path_without_config(args: argparse.Namespace) -> Path:
+    """Where logs go when the config cannot be read: --data-dir, else the default."""
+    return args.data_dir.resolve() if args.data_dir else PROJECT_ROOT / DEFAULT_DATA_DIR

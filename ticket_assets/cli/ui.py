@@ -1,0 +1,64 @@
+"""`ui`: the Dagster webserver and daemon on the project's instance."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from ticket_assets.config import PROJECT_ROOT, RunConfig
+from ticket_assets.orchestration.partitions import register_batches
+
+
+def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
+    """Register the configured batches, then serve the UI: the Dagster webserver plus the
+    daemon (schedules, sensors, the run queue, backfills) with its short backfill loop
+    (orchestration/daemon.py), as `dagster dev` would but without its 30 s backfill waits.
+    Runs until Ctrl-C or SIGTERM, then stops both."""
+    with dg.DagsterInstance.get() as instance:
+        register_batches(instance, config)
+    port = str(args.port or os.environ.get("PORT") or 3000)
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    env = {**os.environ, "TICKET_ASSETS_MODE": config.mode}
+    if args.config:
+        env["TICKET_ASSETS_CONFIG"] = str(Path(args.config).resolve())
+    daemon = "ticket_assets.orchestration.daemon"
+    services = {
+        "webserver": [sys.executable, "-m", "dagster_webserver", "-w", workspace, "-p", port],
+        "daemon": [sys.executable, "-m", daemon, "run", "-w", workspace],
+    }
+    print(f"Dagster UI on http://127.0.0.1:{port} (instance {os.environ['DAGSTER_HOME']})")
+    sys.stdout.flush()
+    # SIGTERM ends the wait below like Ctrl-C does, so `finally` stops both services.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    processes = {name: subprocess.Popen(command, env=env) for name, command in services.items()}
+    try:
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"error: the {name} stopped (exit code {process.returncode})")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(list(processes.values()))
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], grace_s: float = 15) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
