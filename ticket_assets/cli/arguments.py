@@ -83,8 +83,8 @@ def _ui_flags(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: its help, its flags, and whether it writes the data directory (so holds
-    its lock, see core/run_lock.py) and checks its inputs before running (preflight/)."""
+    """A subcommand: its help, its flags, and whether it writes the data directory (then it
+    holds the directory's lock, core/run_lock.py, and checks its inputs first, preflight/)."""
 
     help: str
     flags: tuple[FlagGroup, ...]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ticket_assets.cli import cache, estimate, export, run, ui
+from ticket_assets.cli.arguments import COMMANDS
 from ticket_assets.cli.instance import prepare_instance_home
 from ticket_assets.config import RunConfig
 from ticket_assets.nodes import build_pipeline
@@ -30,7 +31,7 @@ def dispatch(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int
     # its one line.
     build_pipeline(config)
     check_refresh(config)
-    if args.command in ("run", "export"):
+    if COMMANDS[args.command].writes_data_dir:
         # Before any node, with the data directory locked (so no other run is writing its
         # DuckDB file): a bad input stops here, and nothing but the lock file is written.
         preflight(config, nodes=args.command == "run")
