@@ -70,11 +70,14 @@ class FakeLLMState:
     latency_s: float = 0.0
     # Consumed one per request; then, with probability fault_rate, one of fault_kinds.
     # Kinds: 429, 500, timeout (answers after timeout_s), malformed (cut JSON), invalid
-    # (labels or tag counts the schema rejects, empty text), wrong_language, 401 (echoes the key).
+    # (labels or tag counts the schema rejects, empty text), wrong_language, 401 (echoes the key);
+    # only when listed in `faults`: cut_body (a 200 whose body is cut short, as from a proxy).
     faults: list[str] = field(default_factory=list)
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     timeout_s: float = 2.0
+    retry_after_s: float = 0.0  # the Retry-After a 429 is sent with
+    headers: dict[str, str] = field(default_factory=dict)  # sent with each answer (rate limits)
     seed: int = 0
     # Fixed answers by output schema title (e.g. "TagsAnswer"), to plant invalid output.
     fixed_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -164,6 +167,15 @@ def _plain_answer(
     return {"subject": subject, "body": body}
 
 
+def _filled(schema: dict[str, Any]) -> Any:
+    """Any value of a simple JSON schema, as a model with structured output writes one."""
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if kind == "object":
+        return {name: _filled(sub) for name, sub in schema.get("properties", {}).items()}
+    values = {"integer": 30, "number": 1.5, "boolean": True, "array": [], "null": None}
+    return values.get(kind, "Alex")
+
+
 def chat_completion(
     completion_id: str, model: str, content: str, prompt_tokens: int, completion_tokens: int
 ) -> dict[str, Any]:
@@ -219,7 +231,12 @@ class _Handler(JsonHandler):
             self._send(404, {"error": {"message": "not found"}})
             return
         with state.lock:
-            counters = {"requests": state.requests, "calls": state.calls}
+            counters = {
+                "requests": state.requests,
+                "calls": state.calls,
+                "billed_ids": list(state.billed_ids),
+                "faults": dict(state.faults_served),
+            }
         self._send(200, counters)
 
     def do_POST(self) -> None:
@@ -237,21 +254,34 @@ class _Handler(JsonHandler):
                 state.in_flight -= 1
 
     def _respond(self, state: FakeLLMState, request: dict[str, Any]) -> None:
-        time.sleep(state.latency_s)
+        if not request.get("messages"):
+            # As OpenAI answers a probe without messages (some clients send one to read the
+            # rate-limit headers): a 400, not billed.
+            self._send(400, {"error": {"message": "'messages' must not be empty"}})
+            return
         fault = state.next_fault()
+        if fault == "429":
+            # As a rate limiter in front of a model answers: at once, before any model time.
+            retry_after = {"Retry-After": f"{state.retry_after_s:g}"}
+            self._send(429, {"error": {"message": "rate limited"}}, retry_after)
+            return
+        time.sleep(state.latency_s)
         if fault == "timeout":
             time.sleep(state.timeout_s)
         if fault == "401":
             key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             self._send(401, {"error": {"message": f"Incorrect API key provided: {key}"}})
             return
-        if fault == "429":
-            self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
-            return
         if fault == "500":
             self._send(500, {"error": {"message": "internal error"}})
             return
-        content = json.dumps(_answer(request["messages"], state, fault), ensure_ascii=False)
+        answer = _answer(request["messages"], state, fault)
+        response_format = request.get("response_format") or {}
+        ours = "JSON schema" in request["messages"][0]["content"]  # planning.py's instructions
+        if response_format.get("type") == "json_schema" and not ours:
+            # Another client's request (peers in bench/peers): answer its schema as asked.
+            answer = _filled(response_format["json_schema"].get("schema", {}))
+        content = json.dumps(answer, ensure_ascii=False)
         if fault == "malformed" or state.poisoned(request["messages"]):
             content = content[: len(content) // 2]
         prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4
@@ -261,16 +291,11 @@ class _Handler(JsonHandler):
             state.billed_ids.append(self.headers.get("X-Client-Request-Id", ""))
             state.prompt_tokens += prompt_tokens
             state.completion_tokens += completion_tokens
-        self._send(
-            200,
-            chat_completion(
-                f"chatcmpl-{state.calls}",
-                request["model"],
-                content,
-                prompt_tokens,
-                completion_tokens,
-            ),
+        completion = chat_completion(
+            f"chatcmpl-{state.calls}", request["model"], content, prompt_tokens, completion_tokens
         )
+        body = json.dumps(completion).encode()
+        self._send(200, body[: len(body) // 2] if fault == "cut_body" else body, state.headers)
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -312,13 +337,27 @@ def fake_llm_server(state: FakeLLMState | None = None) -> Iterator[tuple[str, Fa
 
 
 def main() -> None:
-    """Serve in a process of its own (benchmarks): prints the base URL, serves until killed."""
+    """Serve in a process of its own (benchmarks): prints the base URL, serves until killed.
+    GET /v1/stats reports the requests received and the calls billed."""
     import argparse
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--faults", default=",".join(FAULT_KINDS), help="kinds, comma-separated")
+    parser.add_argument("--timeout", type=float, default=2.0, help="how late a timeout answers")
+    parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After of a 429")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with fake_llm_server(FakeLLMState(latency_s=args.latency)) as (url, _):
+    state = FakeLLMState(
+        latency_s=args.latency,
+        fault_rate=args.fault_rate,
+        fault_kinds=tuple(kind for kind in args.faults.split(",") if kind),
+        timeout_s=args.timeout,
+        retry_after_s=args.retry_after,
+        seed=args.seed,
+    )
+    with fake_llm_server(state) as (url, _):
         print(url, flush=True)
         threading.Event().wait()
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from ticket_assets.llm.providers.rate_limits import Quota, duration_s, quota
 from ticket_assets.llm.throttle import Throttle, ThrottleSettings
 from ticket_assets.llm.types import (
     EndpointError,
@@ -450,3 +451,138 @@ def test_calls_in_flight_when_the_endpoint_dies_fail_with_the_same_message() -> 
     # The first wave, and two waiting calls that took the slots of the first two failures
     # before the third made the verdict; the last two were refused unsent.
     assert len(probe.starts) == 8 + 2
+
+
+# --- recovery from rate limits: once per window, by its share; slow start; stated quotas ------
+
+
+def test_a_burst_within_one_window_cuts_once_by_the_share_of_429s() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=32))
+    probe = Probe(fake)
+
+    async def main() -> None:
+        limited = [throttle.call(probe([RateLimited("429", 1.0)]), tokens=1) for _ in range(8)]
+        fine = [throttle.call(probe(), tokens=1) for _ in range(24)]
+        await asyncio.gather(*limited, *fine)
+
+    fake.run(main())
+    stats = throttle.stats
+    assert stats.rate_limited == 8
+    # One reaction to the window's 8 of 32 answers, not one per 429 (which would reach 1).
+    assert stats.concurrency_min_seen == 24
+
+
+def test_stray_429s_below_the_tolerated_share_keep_the_limit() -> None:
+    """A backend that refuses a few calls at random whatever the load: cutting would only
+    lose throughput, and each refused call still waits its Retry-After."""
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=32))
+    probe = Probe(fake)
+    rng = random.Random(5)
+
+    async def main() -> None:
+        calls = []
+        for _ in range(640):
+            failures: list[Exception] = [RateLimited("429", 1.0)] if rng.random() < 0.03 else []
+            calls.append(throttle.call(probe(failures), tokens=1))
+        await asyncio.gather(*calls)
+
+    fake.run(main())
+    assert throttle.stats.rate_limited > 10
+    # Halving once per window with a 429 (the old rule) ended at the minimum here; now only
+    # windows where chance put several 429s together cut, a little, and slow start undoes it.
+    assert throttle.stats.concurrency_min_seen >= 24
+    assert throttle.stats.concurrency_now == 32
+
+
+def test_retry_after_holds_only_the_call_that_got_it() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=4))
+    probe = Probe(fake, latency=1.0)
+    finished: list[float] = []
+
+    async def one(failures: list[Exception]) -> None:
+        await throttle.call(probe(failures), tokens=1)
+        finished.append(fake.now)
+
+    async def main() -> None:
+        await asyncio.gather(one([RateLimited("429", 30.0)]), *(one([]) for _ in range(12)))
+
+    fake.run(main())
+    # The other twelve use all four slots meanwhile: four round trips, not thirty seconds.
+    assert max(sorted(finished)[:12]) < 4.5
+    assert max(finished) >= 1.0 + 30.0 + 1.0  # its own wait, then its answer
+    assert throttle.stats.concurrency_min_seen == 3  # one 429 of four answers: one slot
+
+
+def test_after_a_burst_concurrency_regrows_by_slow_start_to_the_last_good_level() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=32))
+    probe = Probe(fake)
+
+    async def main() -> None:
+        # A full window at 32 answered: 32 is a good level.
+        await asyncio.gather(*(throttle.call(probe(), tokens=1) for _ in range(64)))
+        # Then the server refuses everything for a moment (all 32 in flight).
+        hiccup = [RateLimited("429", 0.5)]
+        await asyncio.gather(*(throttle.call(probe(list(hiccup)), tokens=1) for _ in range(32)))
+
+    fake.run(main())
+    stats = throttle.stats
+    assert stats.concurrency_min_seen == 16
+    # +1 per success up to 31 (a level that drew a burst is not good: 32 is reached again one
+    # slot per round trip), where additive growth alone would be at 17 (see the test above
+    # without a good level).
+    assert stats.concurrency_now == 31
+
+
+def _quota(requests: int | None, reset_s: float, tokens: int | None = None) -> Quota:
+    return Quota(requests=requests, requests_reset_s=reset_s, tokens=tokens, tokens_reset_s=reset_s)
+
+
+def test_a_stated_quota_spreads_starts_until_it_resets() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=8))
+    probe = Probe(fake, latency=0.0)
+    throttle.observe(_quota(4, 2.0))
+
+    async def main() -> None:
+        await asyncio.gather(*(throttle.call(probe(), tokens=1) for _ in range(6)))
+
+    fake.run(main())
+    # Four requests left for 2 s: one every 0.5 s; then the window has reset.
+    assert sorted(probe.starts) == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0])
+
+
+def test_no_tokens_left_waits_for_the_reset_and_plenty_left_does_not_pace() -> None:
+    fake = FakeTime()
+    throttle = fake.throttle(ThrottleSettings(concurrency=8))
+    probe = Probe(fake, latency=0.0)
+    throttle.observe(_quota(None, 3.0, tokens=50))
+
+    assert fake.run(throttle.call(probe(), tokens=100)) == ("ok", 1)
+    assert probe.starts == [3.0]
+    throttle.observe(_quota(10_000, 60.0, tokens=10_000_000))
+
+    async def eight() -> None:
+        await asyncio.gather(*(throttle.call(probe(), tokens=100) for _ in range(8)))
+
+    fake.run(eight())
+    assert probe.starts[1:] == [3.0] * 8
+    throttle.observe(None)  # an answer without rate-limit headers changes nothing
+
+
+def test_rate_limit_headers_are_read() -> None:
+    headers = {
+        "x-ratelimit-remaining-requests": "59",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "149000",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    assert quota(headers) == Quota(59, 1.0, 149000, 360.0)
+    assert quota({}) is None
+    assert duration_s("20ms") == pytest.approx(0.02)
+    assert duration_s("1h2m3.5s") == pytest.approx(3723.5)
+    assert duration_s("0.5") == 0.5
+    assert duration_s("soon") is None

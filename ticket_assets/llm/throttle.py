@@ -1,7 +1,15 @@
 """Concurrency, rate limits and retries for provider calls; pure asyncio.
 
-Concurrency adapts AIMD-style: halved on a rate limit (once per congestion episode), raised by
-one after about one round trip of successes. Starts are paced over the round trip, so calls
+Concurrency adapts AIMD-style, once per congestion window: the first 429 (from a call started
+after the last decrease) opens a window that closes when the calls then in flight have
+finished; the limit then drops by the share of that window's answers that were 429s (at least
+one slot, at most half), so a burst counts once and a stray 429 costs one slot, while a
+server refusing a third of the calls gets a third fewer. Each 429'd call waits its own
+Retry-After outside its slot; the others go on. Successes regrow the limit by one per
+success (doubling per round trip) up to the last good level (the highest that finished a
+full window without a 429, and below any level that drew a burst), then by one per round
+trip. Where the provider states its quota (x-ratelimit-* headers, `observe`), starts are
+spread so the quota lasts until it resets. Starts are paced over the round trip, so calls
 started together do not keep coming back together. Requests and tokens per minute are token
 buckets, kept as GCRA "theoretical arrival times" so a waiting call reserves its start time at
 once, in arrival order, without locks. All waiting goes through the injected `sleep` and
@@ -20,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ticket_assets.llm.types import (
     EndpointError,
@@ -29,6 +37,9 @@ from ticket_assets.llm.types import (
     UnreachableError,
 )
 
+if TYPE_CHECKING:
+    from ticket_assets.llm.providers.rate_limits import Quota
+
 T = TypeVar("T")
 
 # 2**60 half-seconds is far beyond any backoff cap; it keeps the float conversion finite.
@@ -36,6 +47,10 @@ _MAX_BACKOFF_EXPONENT = 60
 # Starts are at least this share of (latency / concurrency) apart: below 1, so pacing spreads
 # bursts without capping the rate the concurrency allows.
 _PACING_SHARE = 0.9
+# A window whose share of 429s is at most this is not congestion: random 429s from an
+# overloaded shared backend do not drop when we send less, so cutting for them only loses
+# throughput (as BBRv2 tolerates a small loss rate); a limiter we overrun refuses more.
+TOLERATED_SHARE = 0.1
 # Weight of the newest call in the moving average of call latency.
 _LATENCY_WEIGHT = 0.1
 
@@ -133,6 +148,15 @@ class Throttle:
         self._started = 0  # attempts started so far; numbers each attempt
         self._decreased_at = 0  # value of `_started` at the last decrease
         self._successes_since_change = 0
+        self._clean = 0  # successes since the last 429 or change of the limit
+        self._good: int | None = None  # the last good level (module docstring)
+        # The open congestion window: answers still to count, answers counted, 429s counted.
+        self._window: list[int] | None = None
+        self._window_limit = 0
+        # The provider's stated quota: requests and tokens left, when they reset; next start.
+        self._quota_left: list[float | None] = [None, None]
+        self._quota_reset = [float("-inf"), float("-inf")]
+        self._quota_next = float("-inf")
         self._latency_s: float | None = None  # moving average of successful calls
         self._next_start = float("-inf")
         self._unreachable_in_a_row = 0
@@ -155,6 +179,7 @@ class Throttle:
             try:
                 self._refuse_if_dead()
                 await self._wait_for_budget(tokens)
+                await self._wait_for_quota(tokens)
                 await self._pace()
                 self._started += 1
                 number = self._started
@@ -165,7 +190,7 @@ class Throttle:
             except RateLimited as error:
                 self._unreachable_in_a_row = 0
                 self._stats.rate_limited += 1
-                self._slow_down(number)
+                self._slow_down(number, rate_limited=True)
                 if attempt > self._settings.max_retries:
                     raise
                 delay = None if error.retry_after is None else max(0.0, error.retry_after)
@@ -178,6 +203,7 @@ class Throttle:
             except TransientProviderError:
                 self._unreachable_in_a_row = 0
                 self._stats.transient_errors += 1
+                self._count_in_window(rate_limited=False)
                 if attempt > self._settings.max_retries:
                     raise
                 delay = None
@@ -289,20 +315,80 @@ class Throttle:
                 self._in_flight += 1
                 waiter.set_result(None)
 
-    def _slow_down(self, number: int) -> None:
-        self._successes_since_change = 0
-        # Calls that started before the last decrease report the congestion that caused it.
-        if number <= self._decreased_at:
+    def _slow_down(self, number: int, *, rate_limited: bool) -> None:
+        """Count a 429; the first one from a call started after the last decrease opens a
+        window over the calls in flight now (this one included)."""
+        self._clean = 0
+        if self._window is None and number > self._decreased_at:
+            self._window = [self._in_flight, 0, 0]
+            self._window_limit = self._limit
+        self._count_in_window(rate_limited=rate_limited)
+
+    def _count_in_window(self, *, rate_limited: bool) -> None:
+        window = self._window
+        if window is None:
             return
+        window[1] += 1
+        window[2] += rate_limited
+        if window[1] < window[0]:
+            return
+        # The window is complete: cut by the share of 429s, at least one slot, at most half.
+        self._window = None
+        limit, share = self._window_limit, window[2] / window[1]
+        if share <= TOLERATED_SHARE:
+            return
+        cut = min(limit - limit // 2, max(1, int(limit * share)))
+        self._limit = max(self._settings.min_concurrency, limit - cut)
+        if self._good is not None and window[2] > 1:
+            self._good = min(self._good, limit - 1)  # a level that drew a burst is not good
         self._decreased_at = self._started
-        self._limit = max(self._settings.min_concurrency, self._limit // 2)
+        self._successes_since_change = 0
         self._stats.concurrency_min_seen = min(self._stats.concurrency_min_seen, self._limit)
 
     def _speed_up(self) -> None:
+        self._count_in_window(rate_limited=False)
+        self._clean += 1
+        if self._clean >= self._limit:
+            self._good = max(self._good or 0, self._limit)
         if self._limit >= self._settings.concurrency:
             return
         self._successes_since_change += 1
-        if self._successes_since_change >= self._limit:
+        slow_start = self._good is not None and self._limit < self._good
+        if slow_start or self._successes_since_change >= self._limit:
             self._successes_since_change = 0
+            self._clean = 0
             self._limit += 1
             self._hand_over_slots()
+
+    def observe(self, quota: Quota | None) -> None:
+        """Take the quota a provider stated with an answer (providers/rate_limits.py)."""
+        if quota is None:
+            return
+        now = self._clock()
+        stated = ((quota.requests, quota.requests_reset_s), (quota.tokens, quota.tokens_reset_s))
+        for i, (left, reset_s) in enumerate(stated):
+            if left is not None:
+                self._quota_left[i] = float(left)
+                self._quota_reset[i] = now + (reset_s if reset_s is not None else 60.0)
+
+    async def _wait_for_quota(self, tokens: int) -> None:
+        """Spread starts so a stated quota lasts until it resets, once fewer requests (or
+        tokens) are left than a window of calls would use; with none left, wait for the
+        reset. Each start counts against the quota until the next answer restates it."""
+        now = self._clock()
+        start, spacing = max(now, self._quota_next), 0.0
+        for i, cost in enumerate((1.0, float(tokens))):
+            left, reset_at = self._quota_left[i], self._quota_reset[i]
+            if left is None or reset_at <= start:
+                continue
+            if left < cost:
+                start = reset_at
+                continue
+            if left < cost * self._limit:
+                spacing = max(spacing, (reset_at - start) * cost / left)
+            self._quota_left[i] = left - cost
+        if start == now and not spacing:
+            return
+        self._quota_next = start + spacing
+        if start > now:
+            await self._sleep(start - now)

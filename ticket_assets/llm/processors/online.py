@@ -1,7 +1,7 @@
 """Online calls: each call on its own through the response cache, the budget, the throttle
 (concurrency, rate limits, retries) and the remote provider, all of a round at once.
 
-A call is journaled the moment its request leaves (the provider's send hook), so a process
+A call is journaled the moment its request is written (the provider's `on_send`), so a process
 killed from then on still has it booked; an error answer takes the entry out (not billed),
 a timeout leaves it (a server may finish and bill it anyway, see `book_unanswered`).
 """
@@ -19,6 +19,7 @@ from ticket_assets.llm.journal import PaidCall
 from ticket_assets.llm.planning import Call
 from ticket_assets.llm.processors.base import Fetched, NodeCalls, NodeStopped
 from ticket_assets.llm.providers import remote_provider
+from ticket_assets.llm.providers.rate_limits import quota
 from ticket_assets.llm.throttle import Throttle, ThrottleSettings
 from ticket_assets.llm.types import (
     BudgetExceeded,
@@ -51,6 +52,8 @@ class OnlineProcessor:
                 max_retries=model.max_retries,
             ),
         )
+        throttle = self.throttle
+        self.on_headers = lambda headers: throttle.observe(quota(headers))
         # Journal entries of calls that timed out, and the output tokens of answered calls.
         self.unanswered: list[PaidCall] = []
         self.output_tokens: list[int] = []
@@ -98,6 +101,7 @@ class OnlineProcessor:
                     ctx.config.seed,
                     sent.record.call_id,
                     on_send=on_send,
+                    on_headers=self.on_headers,
                 )
             except ProviderTimeout:
                 self.unanswered.extend(left[:1])  # a server may finish and bill it anyway
