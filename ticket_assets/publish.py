@@ -4,17 +4,24 @@ they keep (Parquet, CSV and the other configured formats), the plots, the datase
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ticket_assets.config import RunConfig
+from ticket_assets.core.progress import Stages
 from ticket_assets.export import EXPORT_COLUMNS, ExportPaths, export_frame, write_exports
 from ticket_assets.nodes import exported_columns
 from ticket_assets.quality import QUALITY_FILE, QualityInputs, QualityReport, assess
 from ticket_assets.quality.card import dataset_card, write_card
 from ticket_assets.quality.plots import write_plots
+from ticket_assets.quality.registry import CHECKS
+
+# What publishing does after the quality checks, in order.
+EXPORT_STAGE, PLOTS_STAGE, CARD_STAGE = "export files", "plots", "dataset card"
+STAGES = (EXPORT_STAGE, PLOTS_STAGE, CARD_STAGE)
 
 
 @dataclass(frozen=True)
@@ -33,15 +40,22 @@ def publish(
     inputs: QualityInputs,
     costs: pd.DataFrame | None,
     rejects: pd.DataFrame,
+    log: logging.Logger | None = None,
 ) -> Release:
     """Check `rows` (the dataset), export what the checks keep, and describe it; `rejects`
-    are the tickets left out in quarantine, which the card accounts for."""
-    kept, report = assess(rows, config.quality, inputs)
+    are the tickets left out in quarantine, which the card accounts for. Each stage is logged
+    to `log` as it starts (the CLI shows them)."""
+    checks = sorted(CHECKS, key=lambda check: check.measures != "generated")  # as assess runs
+    stages = Stages("publishing", (*(check.title for check in checks), *STAGES), log)
+    kept, report = assess(rows, config.quality, inputs, stages)
     directory = config.exports_path
     extras = [c for c in exported_columns(config) if c not in EXPORT_COLUMNS] + ["batch"]
+    stages.start(EXPORT_STAGE)
     exports = write_exports(kept, directory, config.export, seed=config.seed, extra_columns=extras)
     frame = export_frame(kept, extras)
+    stages.start(PLOTS_STAGE)
     plots = write_plots(frame, inputs.expected, directory) if len(frame) else {}
+    stages.start(CARD_STAGE)
     card = write_card(dataset_card(frame, config, report, plots, costs, rejects), directory)
     quality = directory / QUALITY_FILE
     report.write(quality)

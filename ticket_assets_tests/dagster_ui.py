@@ -65,6 +65,56 @@ query Failures($id: ID!) {
 }
 """
 
+_ENTRY_VALUES = """
+  label
+  ... on IntMetadataEntry { intValue }
+  ... on FloatMetadataEntry { floatValue }
+  ... on TextMetadataEntry { text }
+  ... on MarkdownMetadataEntry { mdStr }
+"""
+LATEST_MATERIALIZATION = f"""
+query Latest($key: AssetKeyInput!, $partition: String!) {{
+  assetNodeOrError(assetKey: $key) {{
+    ... on AssetNode {{
+      assetMaterializations(partitions: [$partition], limit: 1) {{
+        partition
+        runId
+        metadataEntries {{ {_ENTRY_VALUES} }}
+      }}
+    }}
+  }}
+}}
+"""
+CHECKS = f"""
+query Checks($key: AssetKeyInput!) {{
+  assetNodeOrError(assetKey: $key) {{
+    ... on AssetNode {{
+      assetChecksOrError {{
+        ... on AssetChecks {{
+          checks {{
+            name
+            executionForLatestMaterialization {{
+              status
+              evaluation {{ description metadataEntries {{ {_ENTRY_VALUES} }} }}
+            }}
+          }}
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+def entry_values(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Metadata entries of a GraphQL answer as {label: value} (ints, floats, texts)."""
+    values = {}
+    for entry in entries:
+        for field in ("intValue", "floatValue", "text", "mdStr"):
+            if field in entry:
+                values[entry["label"]] = entry[field]
+    return values
+
 
 def small_config(directory: Path) -> Path:
     """The project's config for UI tests: 2 languages x 2 batches of 4 tickets, data under
@@ -142,6 +192,26 @@ class DagsterUI:
                 elif event["__typename"] == "RunFailureEvent":
                     lines.append(event["message"])
         return lines
+
+    def latest_materialization(self, asset: str, partition: str) -> tuple[str, dict[str, Any]]:
+        """The run id and metadata of the partition's latest materialization, as the asset
+        page loads them."""
+        variables = {"key": {"path": [asset]}, "partition": partition}
+        node = self.graphql(LATEST_MATERIALIZATION, variables)["assetNodeOrError"]
+        [event] = node["assetMaterializations"]
+        assert event["partition"] == partition
+        return event["runId"], entry_values(event["metadataEntries"])
+
+    def check_status(self, asset: str, check: str) -> tuple[str | None, dict[str, Any]]:
+        """The status of the check's execution the graph shows (None when not evaluated
+        since the asset's latest materialization) and that evaluation's metadata."""
+        node = self.graphql(CHECKS, {"key": {"path": [asset]}})["assetNodeOrError"]
+        [found] = [c for c in node["assetChecksOrError"]["checks"] if c["name"] == check]
+        execution = found["executionForLatestMaterialization"]
+        if execution is None:
+            return None, {}
+        evaluation = execution["evaluation"] or {"metadataEntries": []}
+        return execution["status"], entry_values(evaluation["metadataEntries"])
 
     def backfill(self, assets: list[str], partitions: list[str]) -> str:
         """Launch, wait, and return the final status (failures are in the assertion)."""

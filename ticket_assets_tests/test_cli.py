@@ -33,15 +33,16 @@ def test_offline_run_exports_and_summarizes(
     assert len(frame) == 30
     assert set(frame["language"]) == {"DE", "EN"}
     assert "tickets per language" in out
-    assert "  DE: 15 (15)" in out
+    # --languages keeps the configured weights (DE 2, EN 4).
+    assert "  DE: 10 (10)" in out and "  EN: 20 (20)" in out
     assert "email_draft" in out and "offline" in out
     assert "cost_eur" in out
     assert str(data_dir / "exports" / "tickets.csv") in out
 
 
-def test_record_runs_writes_to_the_ui_instance(data_dir: Path) -> None:
+def test_runs_are_recorded_in_the_ui_instance_by_default(data_dir: Path) -> None:
     args = ["run", "--rows", "8", "--languages", "PT", "--data-dir", str(data_dir)]
-    assert main([*args, "--record-runs"]) == 0
+    assert main(args) == 0
     with dg.DagsterInstance.get() as instance:
         recorded = instance.get_latest_materialization_event(dg.AssetKey("translate"))
         assert recorded is not None
@@ -135,7 +136,7 @@ def test_select_reruns_translate_only(data_dir: Path, capsys: pytest.CaptureFixt
     assert "the export was not selected" in out
     calls = store.read_table("llm_calls")
     last_run = calls[calls["run_id"] == calls["run_id"].iloc[-1]]
-    assert set(last_run["node"]) == {"translate"} and len(last_run) == 6  # the DE tickets
+    assert set(last_run["node"]) == {"translate"} and len(last_run) == 4  # DE: 12 × 2/6
     for name, frame in before.items():
         pd.testing.assert_frame_equal(store.read_table(name), frame)
     assert main(["run", *args, "--select", "tranlsate"]) == 2

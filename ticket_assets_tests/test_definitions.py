@@ -34,6 +34,7 @@ def test_definitions_declare_every_asset_check_job_schedule_sensor_and_resource(
             *(f"{node}:ticket_schema" for node in NODES),
             "paraphrase:fidelity",
             "translate:fidelity",
+            *(f"{node}:in_sync_with_upstream" for node in NODES),
             *(
                 f"tickets_export:{name}"
                 for name in ("language", "duplicates", "label_balance", "leaks")

@@ -259,10 +259,10 @@ def test_the_api_key_reaches_no_log_metadata_table_export_or_event(
     url, state = server
     data = env / "data"
     config = write_config(env, url)
-    assert run(config, data, "--rows", "10", "--record-runs") == 0
+    assert run(config, data, "--rows", "10") == 0
     # A provider that keeps refusing the key, and echoes it in its error message.
     state.fault_rate, state.fault_kinds = 1.0, ("401",)
-    assert run(config, data, "--rows", "10", "--record-runs", "--no-cache", "--seed", "9") == 1
+    assert run(config, data, "--rows", "10", "--no-cache", "--seed", "9") == 1
     out, err = capsys.readouterr()
     assert "AuthenticationError" in err and "***" in err
     assert CANARY_KEY not in out + err

@@ -50,6 +50,7 @@ def test_definitions_load_with_six_node_assets_checks_and_export(small_config: R
     assert checks == {
         *((name, "ticket_schema") for name in small_config.pipeline),
         *((name, "fidelity") for name in FIDELITY_NODES),
+        *((name, "in_sync_with_upstream") for name in small_config.pipeline),
         *((EXPORT_ASSET, name) for name in EXPORT_CHECKS),
     }
     translate = defs.resolve_assets_def("translate")
@@ -78,7 +79,9 @@ def test_two_partitions_materialize_into_duckdb(
     assert translate_de["llm/calls"].value == 6  # EN drafts, DE target: one translation each
     assert "llm/cost_eur" in translate_de
     assert "preview" in translate_de
-    lineage = translate_de["dagster/column_lineage"].value.deps_by_column
+    # Schema and lineage are the asset definition's: the same for every partition.
+    definition = build_definitions(small_config).resolve_assets_def("translate")
+    lineage = definition.metadata_by_key[definition.key]["dagster/column_lineage"].deps_by_column
     assert [dep.column_name for dep in lineage["topic"]] == ["topic"]  # passed through
     assert {dep.column_name for dep in lineage["body"]} == {
         "subject",
@@ -92,8 +95,9 @@ def test_two_partitions_materialize_into_duckdb(
     translate_en = results["EN"].asset_materializations_for_node("translate")[0].metadata
     assert translate_en["llm/calls"].value == 0  # already in English: no call
     checks = results["EN"].get_asset_check_evaluations()
-    # The schema check of every node, the fidelity checks of paraphrase and translate.
-    assert len(checks) == len(small_config.pipeline) + len(FIDELITY_NODES)
+    # The schema and staleness checks of every node, the fidelity checks of paraphrase and
+    # translate.
+    assert len(checks) == 2 * len(small_config.pipeline) + len(FIDELITY_NODES)
     assert all(check.passed for check in checks)
 
 
@@ -106,19 +110,19 @@ def test_rematerializing_translate_rewrites_only_its_partition(
         instance=instance, tags=full_range_tags(small_config)
     )
     assert result.success
-    # One run, four partitions: each partition's materialization carries the step's rows and
-    # LLM usage; the schema, lineage and preview are on the last one only.
+    # One run, four partitions: each partition's materialization carries its own rows and
+    # LLM usage, and a preview of its rows.
     translated = {
         event.partition: event.materialization.metadata
         for event in result.get_asset_materialization_events()
         if event.asset_key == dg.AssetKey("translate")
     }
     assert sorted(translated) == ["b0000|DE", "b0000|EN", "b0001|DE", "b0001|EN"]
-    for metadata in translated.values():
-        assert metadata["duckdb/rows_written"].value == 24
-        assert metadata["llm/calls"].value == 12  # the DE rows' translations
-    assert ["dagster/column_schema" in m for m in translated.values()].count(True) == 1
-    assert "dagster/column_lineage" in translated["b0001|EN"]
+    for partition, metadata in translated.items():
+        assert metadata["dagster/row_count"].value == 6
+        # The DE rows' translations; English drafts need none.
+        assert metadata["llm/calls"].value == (6 if partition.endswith("DE") else 0)
+        assert "preview" in metadata
     store = TicketStoreResource.for_config(small_config).get_store()
     before = {name: store.read_table(name) for name in small_config.pipeline}
     rerun = _materialize_partition(small_config, instance, "DE", "b0001", ["translate"])
@@ -148,6 +152,7 @@ def test_full_run_exports_parquet_and_csv(
         *small_config.pipeline,
         *(f"{name}_ticket_schema" for name in small_config.pipeline),
         *(f"{name}_fidelity" for name in FIDELITY_NODES),
+        "node_staleness",  # the staleness checks of every node, in one step
         EXPORT_ASSET,
         COST_REPORT_ASSET,
         QUALITY_REPORT_ASSET,
@@ -198,3 +203,22 @@ def test_scheduled_refresh_adds_a_batch_and_grows_the_export(
     assert len(tickets) == 24 + 12  # the new batch holds batch 0's quota: 6 per language
     assert tickets["ticket_id"].is_unique
     assert set(tickets["batch"]) == {"b0000", "b0001", "b0002"}
+
+
+def test_runs_of_an_asset_selection_carry_the_run_tags(
+    small_config: RunConfig, instance: dg.DagsterInstance
+) -> None:
+    """What the UI launches for an asset selection or a backfill is a run of Dagster's own
+    asset job, without job tags: the node steps add them."""
+    defs = build_definitions(small_config)
+    register_batches(instance, small_config)
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key("DE", "b0000"),
+        asset_selection=[dg.AssetKey("topic")],
+    )
+    assert result.success
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags["mode"] == "dev" and tags["model"] == "offline"
+    assert tags["dataset"] == small_config.dataset

@@ -36,7 +36,7 @@ def test_tickets_a_model_cannot_answer_are_quarantined_and_a_rerun_completes_the
     state = FakeLLMState(poisoned_share=0.04, seed=1)
     with fake_llm_server(state) as (url, _):
         config = write_config(env, url, max_reject_rate=0.2)
-        assert run(config, data, "--rows", "60", "--record-runs") == 0
+        assert run(config, data, "--rows", "60") == 0
         first_run_requests = state.requests
         out = capsys.readouterr().out
         rejects = table(data, "rejects")
@@ -48,11 +48,15 @@ def test_tickets_a_model_cannot_answer_are_quarantined_and_a_rerun_completes_the
         assert not set(tickets["ticket_id"]) & set(rejects["ticket_id"])
         assert f"quarantine: {rejects['ticket_id'].nunique()} tickets quarantined" in out
         with dg.DagsterInstance.get() as instance:
-            for node, group in rejects.groupby("node"):
-                [event] = instance.fetch_materializations(dg.AssetKey(node), limit=1).records
+            # Each partition's materialization counts that partition's quarantined tickets.
+            for (node, language, batch), group in rejects.groupby(["node", "language", "batch"]):
+                latest = dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey(node), asset_partitions=[f"{batch}|{language}"]
+                )
+                [event] = instance.fetch_materializations(latest, limit=1).records
                 metadata = event.asset_materialization.metadata
-                assert metadata["tickets/rejected"].value == len(group)
-                assert "answer is not valid JSON" in metadata["tickets/rejected_reasons"].value
+                assert metadata["llm/rejected"].value == len(group)
+                assert "answer is not valid JSON" in metadata["llm/rejected_reasons"].value
         card = (data / "exports" / "README.md").read_text(encoding="utf-8")
         assert "## Quarantined tickets" in card and "answer is not valid JSON" in card
         # A rerun against the same model asks the quarantined tickets afresh (no replay of

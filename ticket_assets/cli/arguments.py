@@ -40,7 +40,10 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 def _plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, help="total tickets")
     parser.add_argument("--batch-size", type=int, help="tickets per partition")
-    parser.add_argument("--languages", help="comma-separated codes, any case, e.g. de,en")
+    parser.add_argument(
+        "--languages",
+        help="comma-separated codes, any case, e.g. de,en; they keep their configured weights",
+    )
     parser.add_argument("--seed", type=int, help="random seed")
 
 
@@ -61,9 +64,10 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
 
 def _recorded_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--record-runs",
+        "--no-record",
         action="store_true",
-        help="record the run in the Dagster instance the UI uses (slower on many partitions)",
+        help="run on an in-memory Dagster instance: the data lands in DuckDB and the exports, "
+        "but the UI's history does not show the run",
     )
     parser.add_argument(
         "--strict",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ticket_assets.cli import cache, estimate, export, run, ui
 from ticket_assets.cli.arguments import COMMANDS
-from ticket_assets.cli.instance import prepare_instance_home
+from ticket_assets.cli.instance import prepare_instance_home, records_run
 from ticket_assets.config import RunConfig
 from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.schedules import check_refresh
@@ -35,6 +35,6 @@ def dispatch(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int
         # Before any node, with the data directory locked (so no other run is writing its
         # DuckDB file): a bad input stops here, and nothing but the lock file is written.
         preflight(config, nodes=args.command == "run")
-    if getattr(args, "record_runs", False) or args.command == "ui":
+    if records_run(args) or args.command == "ui":
         prepare_instance_home(config)
     return HANDLERS[args.command](args, config, log_path)

@@ -17,7 +17,7 @@ from ticket_assets.quality import QUALITY_FILE, QualityReport
 
 def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
     job = build_definitions(config).resolve_job_def(EXPORT_JOB)
-    with open_instance(args.record_runs) as instance:
+    with open_instance(args) as instance:
         register_batches(instance, config)
         result = execute(job, log_path, instance=instance)
     if not result.success:

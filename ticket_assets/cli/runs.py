@@ -11,12 +11,9 @@ from typing import Any
 
 import dagster as dg
 
-from ticket_assets.orchestration.cli_loggers import (
-    CLI_LOGGERS,
-    OnMaterialized,
-    cli_run_config,
-    materialization_logger,
-)
+from ticket_assets.cli.instance import cli_run_tags
+from ticket_assets.cli.progress import RunProgress
+from ticket_assets.orchestration.cli_loggers import CLI_LOGGERS, cli_run_config, progress_logger
 
 PROGRESS_LOGGER = "progress"
 
@@ -24,17 +21,18 @@ PROGRESS_LOGGER = "progress"
 def execute(
     job: dg.JobDefinition,
     log_path: Path,
-    on_materialized: OnMaterialized | None = None,
+    progress: RunProgress | None = None,
     **options: Any,
 ) -> dg.ExecuteInProcessResult:
-    """Run in-process with the CLI's loggers; a progress bar is fed by the run's
-    materialization events (`on_materialized`)."""
+    """Run in-process with the CLI's loggers; `progress` is fed by the run's materializations
+    and progress records."""
     loggers = dict(CLI_LOGGERS)
-    if on_materialized is not None:
-        loggers[PROGRESS_LOGGER] = materialization_logger(on_materialized)
+    if progress is not None:
+        loggers[PROGRESS_LOGGER] = progress_logger(progress.materialized, progress.report)
     run_config = cli_run_config(log_path, tuple(set(loggers) - set(CLI_LOGGERS)))
+    tags = {**options.pop("tags", {}), **cli_run_tags()}
     return job.with_logger_defs(loggers).execute_in_process(
-        run_config=run_config, raise_on_error=False, **options
+        run_config=run_config, raise_on_error=False, tags=tags, **options
     )
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -33,13 +34,21 @@ def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
         "webserver": [sys.executable, "-m", "dagster_webserver", "-w", workspace, "-p", port],
         "daemon": [sys.executable, "-m", daemon, "run", "-w", workspace],
     }
-    print(f"Dagster UI on http://127.0.0.1:{port} (instance {os.environ['DAGSTER_HOME']})")
+    print(f"starting the Dagster webserver and daemon (instance {os.environ['DAGSTER_HOME']})")
     sys.stdout.flush()
     # SIGTERM ends the wait below like Ctrl-C does, so `finally` stops both services.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    started = time.monotonic()
     processes = {name: subprocess.Popen(command, env=env) for name, command in services.items()}
+    url = f"http://127.0.0.1:{port}"
+    announced = False
     try:
         while True:
+            if not announced and _answers(url):
+                # Printed once the server answers, so the link works when it appears.
+                print(f"Dagster UI on {url} (ready in {time.monotonic() - started:.0f} s)")
+                sys.stdout.flush()
+                announced = True
             for name, process in processes.items():
                 if process.poll() is not None:
                     print(f"error: the {name} stopped (exit code {process.returncode})")
@@ -49,6 +58,14 @@ def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
         return 0
     finally:
         _stop(list(processes.values()))
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _stop(processes: list[subprocess.Popen[bytes]], grace_s: float = 15) -> None:

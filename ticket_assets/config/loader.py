@@ -64,6 +64,19 @@ def build_config(
     return config
 
 
+def _kept_weights(selection: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`--languages de,fr`: those languages with the weights the settings give them (1 for one
+    they leave out), so selecting languages does not flatten the configured mix."""
+    configured = settings.get("languages")
+    weights = (
+        {str(code).strip().upper(): w for code, w in configured.items()}
+        if isinstance(configured, Mapping)
+        else {}
+    )
+    codes = [code.strip() for code in selection.split(",") if code.strip()]
+    return {code: weights.get(code.upper(), 1.0) for code in codes}
+
+
 def _merged_settings(
     raw: Mapping[str, Any],
     mode: str | None,
@@ -91,6 +104,8 @@ def _merged_settings(
         raise ConfigError(f"{source}: modes.{chosen}: a mode profile cannot set mode or modes")
     merged = _deep_merge(base, profile)
     set_overrides = {key: v for key, v in (overrides or {}).items() if v is not None}
+    if isinstance(set_overrides.get("languages"), str):
+        set_overrides["languages"] = _kept_weights(set_overrides["languages"], merged)
     merged = _deep_merge(merged, set_overrides)
     merged["mode"] = chosen
     return merged, replace(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ticket_assets.llm.budget import Budget
 from ticket_assets.llm.ledger import Ledger
+from ticket_assets.llm.progress import ProgressLog
 from ticket_assets.llm.types import CallRecord, CostLimitError
 
 if TYPE_CHECKING:
@@ -31,10 +32,14 @@ class Accounts:
         self.budget = budget or Budget(config.budget_usd)
         self.cost_limits = config.cost_limits
         self.log = logger or logging.getLogger("ticket_assets.llm")
+        # The step's progress report while a node's calls run (LLMClient.complete).
+        self.progress: ProgressLog | None = None
 
     def account(self, record: CallRecord) -> None:
         """Add a call to the ledger and apply the per-call cost limits."""
         self.ledger.add(record)
+        if self.progress is not None:
+            self.progress.add(record)
         limits = self.cost_limits
         if record.cost_usd > limits.error:
             raise CostLimitError(

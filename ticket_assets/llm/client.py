@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
-from ticket_assets.config import RunConfig
+from ticket_assets.config import ModelConfig, RunConfig
 from ticket_assets.llm.accounting import Accounts
 from ticket_assets.llm.budget import Budget
 from ticket_assets.llm.engine import RemoteEngine
 from ticket_assets.llm.ledger import Ledger
 from ticket_assets.llm.processors.local import complete_local
+from ticket_assets.llm.progress import ProgressLog
 from ticket_assets.llm.providers.local import LocalAnswer, LocalProvider, OfflineAdapter
 from ticket_assets.llm.types import CallRecord, CostLimitError, LLMRequest, Rejection
 from ticket_assets.llm.validation import describe, validate_answer
@@ -80,21 +81,25 @@ class LLMClient:
         model = self.config.model_for(node)
         if not requests:
             return []
-        local = self._local.get(model.provider)
-        if local is not None:
-            outputs = [complete_local(r, model, local, self.accounts) for r in requests]
-        else:
-            engine = RemoteEngine(
-                self.config,
-                node,
-                model,
-                self.accounts,
-                use_cache=self.use_cache,
-                run_id=self.run_id,
-            )
-            outputs = engine.run(requests)
+        self.accounts.progress = progress = ProgressLog(node, len(requests), self.log)
+        try:
+            outputs = self._complete(node, model, requests)
+        finally:
+            self.accounts.progress = None
+        progress.finish()
         self.rejections.extend(o for o in outputs if isinstance(o, Rejection))
         return outputs
+
+    def _complete(
+        self, node: str, model: ModelConfig, requests: Sequence[LLMRequest]
+    ) -> list[BaseModel | Rejection]:
+        local = self._local.get(model.provider)
+        if local is not None:
+            return [complete_local(r, model, local, self.accounts) for r in requests]
+        engine = RemoteEngine(
+            self.config, node, model, self.accounts, use_cache=self.use_cache, run_id=self.run_id
+        )
+        return engine.run(requests)
 
     def account(self, record: CallRecord) -> None:
         """Add a call to the ledger and apply the per-call cost limits."""

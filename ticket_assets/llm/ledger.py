@@ -71,16 +71,17 @@ class UsageTotals:
         )
 
     def metadata(self, currency: CurrencyConfig) -> dict[str, float | int]:
-        """Stable numeric keys, so the Dagster UI plots them across materializations."""
+        """Stable numeric keys, so the Dagster UI plots them across materializations. Costs
+        unrounded: a partition's cost is often below a cent and must equal the ledger's sum."""
         values: dict[str, float | int] = {
             "llm/calls": self.calls,
             "llm/cache_hits": self.cache_hits,
             "llm/input_tokens": self.input_tokens,
             "llm/output_tokens": self.output_tokens,
-            "llm/cost_usd": round(self.cost_usd, 6),
+            "llm/cost_usd": self.cost_usd,
         }
         for code, rate in currency.rates.items():
-            values[f"llm/cost_{code.lower()}"] = round(self.cost_usd * rate, 6)
+            values[f"llm/cost_{code.lower()}"] = self.cost_usd * rate
         return values
 
 

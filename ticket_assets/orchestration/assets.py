@@ -15,10 +15,9 @@ from ticket_assets.nodes import NodeContext, build_pipeline
 from ticket_assets.orchestration.accounting import fold_journal
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE, NodeOutput
 from ticket_assets.orchestration.metadata import (
-    column_lineage,
-    node_metadata,
+    node_definition_metadata,
+    partition_figures,
     preview,
-    quarantine_metadata,
 )
 from ticket_assets.orchestration.partitions import (
     Partition,
@@ -33,6 +32,7 @@ from ticket_assets.orchestration.quality_checks import (
     quality_inputs,
 )
 from ticket_assets.orchestration.resources import LLMResource, TablesResource, TicketStoreResource
+from ticket_assets.orchestration.run_tags import tag_run
 from ticket_assets.plan import batch_index, plan_frame, rows_in_partition
 from ticket_assets.preflight import check_run_environment
 from ticket_assets.publish import publish
@@ -110,11 +110,11 @@ def _run_node(
     context: dg.AssetExecutionContext,
     config: RunConfig,
     node_name: str,
-    upstream: str | None,
     frame: pd.DataFrame,
     services: tuple[TicketStore, TablesResource, LLMResource],
 ) -> dg.Output[NodeOutput]:
     store, tables_resource, llm = services
+    tag_run(context, config)
     tables = tables_resource.get_tables()
     run_id = context.run.run_id
     # Calls a killed run paid for and never booked: booked now, charged to the run resuming it.
@@ -134,14 +134,19 @@ def _run_node(
         # The calls were paid for even though no row is written: keep them in the ledger.
         store.append_rows(LEDGER_TABLE, client.ledger.table_rows(run_id=run_id, mode=config.mode))
         raise
-    records = client.ledger.records
-    model = config.model_for(node_name).model
     calls = client.ledger.table_rows(run_id=run_id, mode=config.mode)
     rejects = rejection_frame(client.rejections, run_id)
-    lineage = column_lineage(result, upstream, list(frame.columns), node)
-    metadata = node_metadata(context, result, records, config, model, lineage)
-    metadata.update(quarantine_metadata(client.rejections))
-    return dg.Output(NodeOutput(result, calls, rejects), metadata=metadata)
+    figures = partition_figures(
+        config,
+        node_name,
+        split_keys(context.partition_keys),
+        result,
+        client.ledger.records,
+        client.rejections,
+    )
+    # Only what holds for every partition of the step goes on the output itself.
+    metadata = {"llm/model": config.model_for(node_name).model, "mode": config.mode}
+    return dg.Output(NodeOutput(result, calls, rejects, figures), metadata=metadata)
 
 
 def node_asset(config: RunConfig, node_name: str, upstream: str | None) -> dg.AssetsDefinition:
@@ -160,6 +165,7 @@ def node_asset(config: RunConfig, node_name: str, upstream: str | None) -> dg.As
         kinds={"python", "duckdb"},
         tags={"llm_provider": model.provider},
         pool=llm_pool(model.provider),
+        metadata=node_definition_metadata(config, node_name, upstream),
     )
 
     if upstream is None:
@@ -176,7 +182,7 @@ def node_asset(config: RunConfig, node_name: str, upstream: str | None) -> dg.As
             ticket_store = store.get_store()
             frame = plan_frame(config, partitions, ticket_store.dataset_code(config.dataset))
             services = (ticket_store, tables, llm)
-            return _run_node(context, config, node_name, None, frame, services)
+            return _run_node(context, config, node_name, frame, services)
 
         return _root
 
@@ -193,7 +199,7 @@ def node_asset(config: RunConfig, node_name: str, upstream: str | None) -> dg.As
         partitions = split_keys(context.partition_keys)
         _require_upstream_rows(config, ticket_store, upstream, previous, partitions)
         services = (ticket_store, tables, llm)
-        return _run_node(context, config, node_name, upstream, previous, services)
+        return _run_node(context, config, node_name, previous, services)
 
     return _chained
 
@@ -250,7 +256,7 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         inputs = quality_inputs(config, ticket_store, loaded)
         rejects = dataset_rejects(context, config, ticket_store)
         costs = ledger_costs(config, ticket_store)
-        release = publish(rows, config, inputs, costs, rejects)
+        release = publish(rows, config, inputs, costs, rejects, log=context.log)
         exported = release.rows
         metadata: dict[str, object] = {
             "dagster/row_count": len(exported),

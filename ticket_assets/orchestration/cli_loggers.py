@@ -3,7 +3,8 @@
 Dagster's console logger prints every ERROR event with its stack trace (80-120 lines per
 failed step) before the CLI's own one-line summary. In its place: warnings on the terminal,
 one line each, and every WARNING or ERROR event, stack traces included, in a log file. A
-third logger subscribes to the run's asset materializations (the CLI's progress bar).
+third logger subscribes the CLI's progress line to the run's asset materializations and
+progress records (core/progress.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import dagster as dg
 
+from ticket_assets.core.progress import PROGRESS_EXTRA, CallProgress, StageProgress
 from ticket_assets.core.secrets import redact
 
 # The dict Dagster attaches to each record it logs (dagster._core.log_manager).
@@ -71,38 +73,49 @@ CLI_LOGGERS = {"terminal": terminal_logger, "trace_file": trace_file_logger}
 
 # Called with the asset's name and partition key (None when unpartitioned).
 OnMaterialized = Callable[[str, str | None], None]
+# Called with the figures of a progress record (core/progress.py).
+OnProgress = Callable[[CallProgress | StageProgress], None]
 
 
-class _Materializations(logging.Handler):
-    """Passes each ASSET_MATERIALIZATION event of the run to a callback."""
+class _RunEvents(logging.Handler):
+    """Passes each ASSET_MATERIALIZATION event of the run, and each progress record, to the
+    CLI's callbacks."""
 
-    def __init__(self, on_materialized: OnMaterialized) -> None:
+    def __init__(self, on_materialized: OnMaterialized, on_progress: OnProgress) -> None:
         super().__init__(logging.DEBUG)
         self.on_materialized = on_materialized
+        self.on_progress = on_progress
 
     def emit(self, record: logging.LogRecord) -> None:
+        progress = getattr(record, PROGRESS_EXTRA, None)
+        if progress is not None:
+            self.on_progress(progress)
+            return
         meta = getattr(record, DAGSTER_RECORD_METADATA, None) or {}
         event = meta.get("dagster_event")
         if event is not None and event.is_step_materialization and event.asset_key is not None:
             self.on_materialized(event.asset_key.path[-1], event.partition)
 
 
-def materialization_logger(on_materialized: OnMaterialized) -> dg.LoggerDefinition:
-    """A logger subscribing `on_materialized` to the run's materializations (Dagster logs
-    them at DEBUG level, so this logger's level is DEBUG; it prints nothing)."""
+def progress_logger(
+    on_materialized: OnMaterialized, on_progress: OnProgress
+) -> dg.LoggerDefinition:
+    """A logger subscribing the CLI's progress line to the run's materializations and progress
+    records (Dagster logs materializations at DEBUG level, so this logger's level is DEBUG; it
+    prints nothing)."""
 
-    @dg.logger(description="Reports each asset materialization to the CLI (its progress bar).")
-    def _materializations(_: dg.InitLoggerContext) -> logging.Logger:
-        logger = logging.Logger("ticket_assets.materializations", logging.DEBUG)
-        logger.addHandler(_Materializations(on_materialized))
+    @dg.logger(description="Reports materializations and progress to the CLI's progress line.")
+    def _progress(_: dg.InitLoggerContext) -> logging.Logger:
+        logger = logging.Logger("ticket_assets.progress", logging.DEBUG)
+        logger.addHandler(_RunEvents(on_materialized, on_progress))
         return logger
 
-    return _materializations
+    return _progress
 
 
 def cli_run_config(log_path: Path, extra_loggers: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run config for the CLI_LOGGERS (traces go to `log_path`) and `extra_loggers`, loggers
-    without config such as `materialization_logger`."""
+    without config such as `progress_logger`."""
     return {
         "loggers": {
             "terminal": {"config": {}},

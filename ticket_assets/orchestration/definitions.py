@@ -23,6 +23,7 @@ from ticket_assets.orchestration.resources import (
 )
 from ticket_assets.orchestration.schedules import refresh_schedule
 from ticket_assets.orchestration.sensors import register_batches_sensor
+from ticket_assets.orchestration.staleness import staleness_check
 
 
 def ticket_resources(
@@ -50,6 +51,7 @@ def build_definitions(config: RunConfig) -> dg.Definitions:
     assets += [export_asset(config), cost_report_asset(config), quality_report_asset(config)]
     checks = [schema_check(config, name) for name in nodes]
     checks += [fidelity_check(config, name) for name in FIDELITY_NODES if name in nodes]
+    checks.append(staleness_check(config))
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -3,14 +3,18 @@
 Partitioned assets (batch x language multi-partitions) rewrite exactly the partitions of the
 step in one transaction, so a single-run backfill of many partitions is one atomic write.
 Unpartitioned assets (exports, reports) replace their whole table atomically.
+Each partition's materialization gets that partition's row count (`dagster/row_count`), and
+a node's per-partition figures (metadata.py), never the step's totals.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from ticket_assets.orchestration.metadata import add_partition_metadata
 from ticket_assets.orchestration.partitions import split_keys
 from ticket_assets.orchestration.resources import TicketStoreResource
 from ticket_assets.storage import Partition, TicketStore
@@ -22,11 +26,12 @@ LEDGER_TABLE = "llm_calls"
 class NodeOutput:
     """A node asset's result: its ticket rows, the ledger rows of the calls that made them and
     its quarantined tickets, written in one transaction so spend, data and rejects cannot
-    drift apart."""
+    drift apart; `metadata` holds each partition's figures for its materialization."""
 
     frame: pd.DataFrame
     llm_calls: pd.DataFrame
     rejects: pd.DataFrame
+    metadata: Mapping[Partition, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
@@ -40,22 +45,26 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
     ) -> None:
         if obj is None:
             return
-        appended, rejects = {}, None
+        appended, rejects, figures = {}, None, {}
         if isinstance(obj, NodeOutput):
-            appended, rejects, obj = {LEDGER_TABLE: obj.llm_calls}, obj.rejects, obj.frame
+            appended, rejects, figures = {LEDGER_TABLE: obj.llm_calls}, obj.rejects, obj.metadata
+            obj = obj.frame
         store = self._store()
         table = context.asset_key.path[-1]
         metadata = {"duckdb/table": dg.MetadataValue.text(f"{self.store.dataset}.{table}")}
         if context.has_asset_partitions:
             partitions = _partitions(context.asset_partition_keys, context.asset_partitions_def)
-            rows = store.write_partitions(
-                table, obj, partitions, appended=appended, rejects=rejects
+            store.write_partitions(table, obj, partitions, appended=appended, rejects=rejects)
+            counts = obj.groupby(["language", "batch"]).size().to_dict() if len(obj) else {}
+            add_partition_metadata(
+                context,
+                {
+                    partition: {"dagster/row_count": int(counts.get(partition, 0))}
+                    | dict(figures.get(partition, {}))
+                    for partition in partitions
+                },
             )
-            # This metadata goes on every partition's materialization: a row count only when
-            # there is one (node assets add their own per partition), else the step's total.
-            count_key = "dagster/row_count" if len(partitions) == 1 else "duckdb/rows_written"
-            metadata[count_key] = dg.MetadataValue.int(rows)
-            empty = sorted(set(partitions) - set(zip(obj["language"], obj["batch"], strict=True)))
+            empty = sorted(set(partitions) - set(counts))
             if empty:
                 # Legitimate (the partitions are now empty) but usually worth noticing.
                 context.log.warning(f"{table}: no rows for partitions {empty}; stored as empty")

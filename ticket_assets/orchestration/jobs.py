@@ -8,6 +8,7 @@ from ticket_assets.config import RunConfig
 from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.assets import EXPORT_ASSET, NODE_GROUP
 from ticket_assets.orchestration.reports import COST_REPORT_ASSET, QUALITY_REPORT_ASSET
+from ticket_assets.orchestration.run_tags import run_tags
 
 FULL_JOB = "all_tickets"
 TRANSLATE_JOB = "translate_only"
@@ -17,11 +18,7 @@ EXPORT_JOB = "export_only"
 def ticket_jobs(config: RunConfig) -> list[Any]:
     """The jobs (unresolved: the Definitions bind them to the assets)."""
     nodes = build_pipeline(config).names
-    tags = {
-        "mode": config.mode,
-        "dataset": config.dataset,
-        "model": config.model_for(nodes[0]).model,
-    }
+    tags = run_tags(config, nodes)
     finish = dg.AssetSelection.assets(EXPORT_ASSET, COST_REPORT_ASSET, QUALITY_REPORT_ASSET)
     jobs = [
         dg.define_asset_job(
@@ -46,7 +43,7 @@ def ticket_jobs(config: RunConfig) -> list[Any]:
                 TRANSLATE_JOB,
                 selection=dg.AssetSelection.assets("translate"),
                 description="Translation only: upstream assets are read, not recomputed.",
-                tags={**tags, "model": config.model_for("translate").model},
+                tags=run_tags(config, ["translate"]),
             )
         )
     return jobs

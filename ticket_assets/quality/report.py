@@ -19,6 +19,7 @@ import pandas as pd
 
 from ticket_assets.config import QualityConfig
 from ticket_assets.core.files import atomic_write
+from ticket_assets.core.progress import Stages
 from ticket_assets.quality.registry import CHECKS, CheckData, QualityInputs, Verdict
 from ticket_assets.quality.result import CheckResult
 
@@ -100,7 +101,7 @@ class QualityReport:
 
 
 def assess(
-    rows: pd.DataFrame, config: QualityConfig, inputs: QualityInputs
+    rows: pd.DataFrame, config: QualityConfig, inputs: QualityInputs, stages: Stages | None = None
 ) -> tuple[pd.DataFrame, QualityReport]:
     """Run every check of the registry over `rows` (the dataset, sorted by ticket id); return
     the rows to export and the report. Checks of the generated rows run first, in registry
@@ -111,6 +112,8 @@ def assess(
     for check in CHECKS:
         if check.measures != "generated":
             continue
+        if stages is not None:
+            stages.start(check.title)
         verdict = check.function(
             CheckData(rows, inputs, frozenset(left_out)), getattr(config, check.section)
         )
@@ -120,6 +123,8 @@ def assess(
     exported = rows[~rows["ticket_id"].isin(list(left_out))].reset_index(drop=True)
     for check in CHECKS:
         if check.measures == "exported":
+            if stages is not None:
+                stages.start(check.title)
             verdict = check.function(CheckData(exported, inputs), getattr(config, check.section))
             if verdict is not None:
                 verdicts[check.name] = verdict
