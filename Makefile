@@ -35,10 +35,13 @@ ui: $(VENV)/.synced
 env: $(VENV)/.synced
 
 $(UV):
+	@echo "setting up: installing uv $(UV_VERSION) into .tools/"
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@echo "setting up: installing the locked dependencies into $(VENV)/ and compiling their" \
+	  "bytecode (the first time: a minute or two, then seconds)"
 	$(UV) sync --frozen --all-groups
 	touch $@
 

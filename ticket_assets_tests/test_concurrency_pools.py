@@ -23,7 +23,7 @@ def config(tmp_path: Path) -> RunConfig:
 def test_each_node_asset_is_in_the_pool_of_its_provider(config: RunConfig) -> None:
     defs = build_definitions(config)
     pools = {name: defs.resolve_assets_def(name).op.pool for name in config.pipeline}
-    assert pools == {**dict.fromkeys(config.pipeline, "llm_offline"), "translate": "llm_openai"}
+    assert pools == {**dict.fromkeys(config.pipeline, None), "translate": "llm_openai"}
 
 
 def test_a_new_instance_gets_the_project_limits(

@@ -52,16 +52,17 @@ EXPORT_ASSET = "tickets_export"
 OWNERS = ["team:data-ml"]
 
 
-def llm_pool(provider: str) -> str:
+def llm_pool(provider: str) -> str | None:
     """The concurrency pool of the node steps calling `provider` (limits in dagster.yaml).
 
     A step holds its slot from start to end, and a node step is LLM calls followed by one
     short DuckDB transaction. So the pool is the provider's: its rate limits are enforced per
     step, and a pool limit of 1 makes them hold across runs. Steps of different providers may
     overlap (as may two that claim a free slot at the same instant on SQLite instance storage);
-    their DuckDB writes then wait for each other through the store's lock retries.
+    their DuckDB writes then wait for each other through the store's lock retries. The offline
+    provider has no limits to hold: its steps are in no pool, so a backfill's runs overlap.
     """
-    return f"llm_{provider}"
+    return None if provider == "offline" else f"llm_{provider}"
 
 
 def _require_upstream_rows(
