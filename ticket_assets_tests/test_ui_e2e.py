@@ -10,14 +10,17 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 from playwright.sync_api import expect, sync_playwright
 
 from ticket_assets.orchestration.assets import llm_pool
 from ticket_assets_tests.dagster_ui import ROOT, DagsterUI, running_ui, small_config
+from ticket_assets_tests.fake_llm_server import fake_llm_server
 
 NODES = ["topic", "email_draft", "tagging", "paraphrase", "translate", "first_response"]
 SCREENSHOT = ROOT / "docs" / "img" / "asset_graph.png"
-POOL = llm_pool("offline")  # every node's pool in the test config
+# The pool of every node in the overlapping-backfills test (offline steps are in none).
+POOL = llm_pool("hosted_vllm")
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by `make test`
 # Without the background-networking flags Chromium's own connections fail on a closed network.
 CHROMIUM_ARGS = [
@@ -41,6 +44,19 @@ def dagster_ui(tmp_path: Path) -> Iterator[DagsterUI]:
             # `ui` registered the configured batches before the server started.
             assert instance.get_dynamic_partitions("support_tickets_batch") == ["b0000", "b0001"]
         yield ui
+
+
+@pytest.fixture
+def remote_ui(tmp_path: Path) -> Iterator[DagsterUI]:
+    """The UI with every node on a self-hosted model (no key) served by the fake server, so
+    every node step is in that provider's pool."""
+    config = small_config(tmp_path)
+    with fake_llm_server() as (url, _):
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        raw["models"] = {"default": {"model": "hosted_vllm/test-model", "api_base": url}}
+        config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        with running_ui(config, tmp_path / "dagster_home", tmp_path) as ui:
+            yield ui
 
 
 def _rows(database: Path, table: str) -> list[tuple[str, str, int]]:
@@ -103,17 +119,17 @@ def test_backfill_from_the_ui_then_translate_alone(dagster_ui: DagsterUI, tmp_pa
 
 
 def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
-    dagster_ui: DagsterUI, tmp_path: Path
+    remote_ui: DagsterUI, tmp_path: Path
 ) -> None:
     """Two backfills at once: their runs write the same DuckDB file from separate processes."""
-    first = dagster_ui.launch(NODES, ["b0000|DE", "b0000|EN"])
-    second = dagster_ui.launch(NODES, ["b0001|DE", "b0001|EN"])
-    outcomes = [dagster_ui.wait(first), dagster_ui.wait(second)]
+    first = remote_ui.launch(NODES, ["b0000|DE", "b0000|EN"])
+    second = remote_ui.launch(NODES, ["b0001|DE", "b0001|EN"])
+    outcomes = [remote_ui.wait(first), remote_ui.wait(second)]
     for outcome in outcomes:
-        assert outcome["status"] == "COMPLETED_SUCCESS", dagster_ui.failures(outcome)
+        assert outcome["status"] == "COMPLETED_SUCCESS", remote_ui.failures(outcome)
         assert outcome["runs"] and all(run["status"] == "SUCCESS" for run in outcome["runs"])
     # The runs really ran at the same time (each in its own process).
-    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
+    with dg.DagsterInstance.from_config(str(remote_ui.home)) as instance:
         runs = instance.get_runs()
         spans = [
             (stats.start_time, stats.end_time)
@@ -144,10 +160,10 @@ def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
         assert _rows(database, node) == expected, node
     # A step waits while its pool's only slot is taken (here by the test, standing in for a
     # step of another run) and starts once the slot is free.
-    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
+    with dg.DagsterInstance.from_config(str(remote_ui.home)) as instance:
         storage = instance.event_log_storage
         assert storage.claim_concurrency_slot(POOL, "test", "holder").is_claimed
-        backfill = dagster_ui.launch(["topic"], ["b0000|DE"])
+        backfill = remote_ui.launch(["topic"], ["b0000|DE"])
         deadline = time.monotonic() + 120
         while not any(
             step.run_id != "test" for step in storage.get_concurrency_info(POOL).pending_steps
@@ -156,10 +172,10 @@ def test_overlapping_backfills_do_not_fail_on_the_duckdb_lock(
             time.sleep(0.5)
         released = time.time()
         storage.free_concurrency_slots_for_run("test")
-    outcome = dagster_ui.wait(backfill)
-    assert outcome["status"] == "COMPLETED_SUCCESS", dagster_ui.failures(outcome)
+    outcome = remote_ui.wait(backfill)
+    assert outcome["status"] == "COMPLETED_SUCCESS", remote_ui.failures(outcome)
     assert [run["status"] for run in outcome["runs"]] == ["SUCCESS"]
-    with dg.DagsterInstance.from_config(str(dagster_ui.home)) as instance:
+    with dg.DagsterInstance.from_config(str(remote_ui.home)) as instance:
         run = instance.get_runs(limit=1)[0]
         (topic,) = instance.get_run_step_stats(run.run_id, step_keys=["topic"])
     assert topic.start_time is not None and topic.start_time >= released

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ticket_assets.cli.errors import BAD_INPUT
-from ticket_assets.config import DEFAULT_DATA_DIR, MODES, PROJECT_ROOT, RunConfig, load_config
+from ticket_assets.config import (
+    DEFAULT_DATA_DIR,
+    MODES,
+    PROJECT_ROOT,
+    LanguageSelection,
+    RunConfig,
+    load_config,
+)
 
 PROG = "python -m ticket_assets"
 HELP_FLAGS = ("-h", "--help")
@@ -167,10 +174,11 @@ def _with_default_command(arguments: list[str], root: argparse.ArgumentParser) -
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The config values the command's flags set (None: not given)."""
     data_dir = getattr(args, "data_dir", None)
+    languages = getattr(args, "languages", None)
     return {
         "rows": getattr(args, "rows", None),
         "batch_size": getattr(args, "batch_size", None),
-        "languages": getattr(args, "languages", None),
+        "languages": None if languages is None else LanguageSelection(languages),
         "seed": getattr(args, "seed", None),
         "budget_usd": getattr(args, "budget", None),
         "cache": False if getattr(args, "no_cache", False) else None,

@@ -22,7 +22,12 @@ from ticket_assets.config.base import StrictModel
 from ticket_assets.config.errors import ConfigError
 from ticket_assets.config.export import EXPORT_FORMATS, ExportConfig, FieldConfig
 from ticket_assets.config.languages import SUPPORTED_LANGUAGES
-from ticket_assets.config.loader import build_config, configured_data_path, load_config
+from ticket_assets.config.loader import (
+    LanguageSelection,
+    build_config,
+    configured_data_path,
+    load_config,
+)
 from ticket_assets.config.models import CostLimits, CurrencyConfig, ModelConfig, PriceOverride
 from ticket_assets.config.origins import SettingOrigins
 from ticket_assets.config.paths import (
@@ -71,6 +76,7 @@ __all__ = [
     "FieldConfig",
     "LabelBalanceQualityConfig",
     "LanguageQualityConfig",
+    "LanguageSelection",
     "LeaksQualityConfig",
     "ModelConfig",
     "PriceOverride",

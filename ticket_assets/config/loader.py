@@ -64,9 +64,13 @@ def build_config(
     return config
 
 
+class LanguageSelection(str):
+    """Languages picked from the configured ones (`--languages de,fr`): they keep the weights
+    the settings give them (1 for one they leave out), so picking does not flatten the mix. A
+    plain list or string override sets the languages with equal weights, as in the file."""
+
+
 def _kept_weights(selection: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """`--languages de,fr`: those languages with the weights the settings give them (1 for one
-    they leave out), so selecting languages does not flatten the configured mix."""
     configured = settings.get("languages")
     weights = (
         {str(code).strip().upper(): w for code, w in configured.items()}
@@ -104,7 +108,7 @@ def _merged_settings(
         raise ConfigError(f"{source}: modes.{chosen}: a mode profile cannot set mode or modes")
     merged = _deep_merge(base, profile)
     set_overrides = {key: v for key, v in (overrides or {}).items() if v is not None}
-    if isinstance(set_overrides.get("languages"), str):
+    if isinstance(set_overrides.get("languages"), LanguageSelection):
         set_overrides["languages"] = _kept_weights(set_overrides["languages"], merged)
     merged = _deep_merge(merged, set_overrides)
     merged["mode"] = chosen
