@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL_STATUSES = ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED")
@@ -114,6 +115,38 @@ def entry_values(entries: list[dict[str, Any]]) -> dict[str, Any]:
             if field in entry:
                 values[entry["label"]] = entry[field]
     return values
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by `make test`
+# Without the background-networking flags Chromium's own connections fail on a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def screenshot(url: str, shoot: Callable[[Page], None]) -> None:
+    """Open `url` in headless Chromium and hand the page to `shoot` (which waits for what it
+    needs and saves the picture)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # The graph draws full node cards only from some zoom on: a wide page scaled down
+            # keeps the whole graph at that zoom in a 1600-pixel picture.
+            page = browser.new_page(
+                viewport={"width": 2048, "height": 768}, device_scale_factor=0.78125
+            )
+            page.add_init_script("localStorage.setItem('communityNux', '1')")  # no sign-up modal
+            page.goto(url)
+            shoot(page)
+        finally:
+            browser.close()
 
 
 def small_config(directory: Path) -> Path:

@@ -6,13 +6,12 @@ screenshots docs/img/stale-partition.png and docs/img/cost-per-partition.png).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from ticket_assets.config import RunConfig
 from ticket_assets.orchestration.definitions import build_definitions
@@ -26,10 +25,9 @@ from ticket_assets.orchestration.partitions import (
 from ticket_assets.orchestration.staleness import CHECK_NAME
 from ticket_assets.storage import TicketStore
 from ticket_assets_tests.conftest import CANARY_KEY
-from ticket_assets_tests.dagster_ui import ROOT, DagsterUI, running_ui, small_config
+from ticket_assets_tests.dagster_ui import ROOT, DagsterUI, running_ui, screenshot, small_config
 from ticket_assets_tests.fake_llm_server import fake_llm_server
 from ticket_assets_tests.test_partition_metadata import expected_figures
-from ticket_assets_tests.test_ui_e2e import CHROMIUM, CHROMIUM_ARGS
 
 NODES = ["topic", "email_draft", "tagging", "paraphrase", "translate", "first_response"]
 PARTITIONS = [f"{batch}|{language}" for batch in ("b0000", "b0001") for language in ("DE", "EN")]
@@ -133,21 +131,6 @@ def _assert_metadata_is_the_partitions_own(ui: DagsterUI, database: Path) -> Non
     assert paid["llm/cost_usd"] > 0 and paid["llm/calls"] == paid["dagster/row_count"] == 4
 
 
-def _screenshot(url: str, shoot: Callable[[Page], None]) -> None:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            # Wide and scaled down: the graph draws full node cards only from some zoom on.
-            page = browser.new_page(
-                viewport={"width": 2048, "height": 768}, device_scale_factor=0.78125
-            )
-            page.add_init_script("localStorage.setItem('communityNux', '1')")  # no sign-up modal
-            page.goto(url)
-            shoot(page)
-        finally:
-            browser.close()
-
-
 def _stale_graph(page: Page) -> None:
     """The lineage once every node shows its checks: first_response, and only it, red."""
     for name in NODES:
@@ -180,7 +163,7 @@ def test_from_the_ui_metadata_is_per_partition_and_a_translate_rerun_shows_stale
         assert ui.backfill(NODES, PARTITIONS) == "COMPLETED_SUCCESS"
         _assert_metadata_is_the_partitions_own(ui, tmp_path / "data" / "tickets.duckdb")
         assert all(ui.check_status(node, CHECK_NAME)[0] == "SUCCEEDED" for node in NODES)
-        _screenshot(f"{ui.url}/assets/first_response", _cost_plot)
+        screenshot(f"{ui.url}/assets/first_response", _cost_plot)
 
         assert ui.backfill(["translate"], ["b0001|DE"]) == "COMPLETED_SUCCESS"
         status, metadata = ui.check_status("first_response", CHECK_NAME)
@@ -189,7 +172,7 @@ def test_from_the_ui_metadata_is_per_partition_and_a_translate_rerun_shows_stale
         others = [ui.check_status(node, CHECK_NAME)[0] for node in NODES[:-1]]
         assert others == ["SUCCEEDED"] * len(others)
         graph = f"{ui.url}/locations/ticket_assets/asset-groups/tickets/lineage"
-        _screenshot(graph, _stale_graph)
+        screenshot(graph, _stale_graph)
 
         assert ui.backfill(["first_response"], ["b0001|DE"]) == "COMPLETED_SUCCESS"
         status, metadata = ui.check_status("first_response", CHECK_NAME)

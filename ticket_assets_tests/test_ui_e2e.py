@@ -11,28 +11,16 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from ticket_assets.orchestration.assets import llm_pool
-from ticket_assets_tests.dagster_ui import ROOT, DagsterUI, running_ui, small_config
+from ticket_assets_tests.dagster_ui import ROOT, DagsterUI, running_ui, screenshot, small_config
 from ticket_assets_tests.fake_llm_server import fake_llm_server
 
 NODES = ["topic", "email_draft", "tagging", "paraphrase", "translate", "first_response"]
 SCREENSHOT = ROOT / "docs" / "img" / "asset_graph.png"
 # The pool of every node in the overlapping-backfills test (offline steps are in none).
 POOL = llm_pool("hosted_vllm")
-CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by `make test`
-# Without the background-networking flags Chromium's own connections fail on a closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -70,23 +58,15 @@ def _rows(database: Path, table: str) -> list[tuple[str, str, int]]:
 def _screenshot_asset_graph(url: str, path: Path) -> None:
     """Open the `tickets` group's lineage in headless Chromium, wait until every node card
     shows its partitions, and save a 1600x600 picture of it."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            # The graph draws full node cards only from some zoom on: a wide page scaled down
-            # keeps the whole graph at that zoom in a 1600-pixel picture.
-            page = browser.new_page(
-                viewport={"width": 2048, "height": 768}, device_scale_factor=0.78125
-            )
-            page.add_init_script("localStorage.setItem('communityNux', '1')")  # no sign-up modal
-            page.goto(f"{url}/locations/ticket_assets/asset-groups/tickets/lineage")
-            for name in NODES:
-                expect(page.get_by_text(name, exact=True)).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("100% filled")).to_have_count(len(NODES), timeout=60_000)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(path))
-        finally:
-            browser.close()
+
+    def shoot(page: Page) -> None:
+        for name in NODES:
+            expect(page.get_by_text(name, exact=True)).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("100% filled")).to_have_count(len(NODES), timeout=60_000)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path))
+
+    screenshot(f"{url}/locations/ticket_assets/asset-groups/tickets/lineage", shoot)
 
 
 def test_backfill_from_the_ui_then_translate_alone(dagster_ui: DagsterUI, tmp_path: Path) -> None:
