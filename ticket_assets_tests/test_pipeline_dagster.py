@@ -222,3 +222,8 @@ def test_runs_of_an_asset_selection_carry_the_run_tags(
     tags = instance.get_run_by_id(result.run_id).tags
     assert tags["mode"] == "dev" and tags["model"] == "offline"
     assert tags["dataset"] == small_config.dataset
+    report = job.execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey(COST_REPORT_ASSET)]
+    )
+    assert report.success
+    assert instance.get_run_by_id(report.run_id).tags["dataset"] == small_config.dataset

@@ -250,6 +250,7 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
         store: TicketStoreResource,
         tables: TablesResource,
     ) -> dg.MaterializeResult:
+        tag_run(context, config)
         rows = dataset_rows(context, config, tickets)
         loaded = tables.get_tables()
         validate_or_raise(ticket_schema(config, loaded, rows.columns), rows, "export")

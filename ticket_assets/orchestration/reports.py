@@ -14,6 +14,7 @@ from ticket_assets.nodes import build_pipeline
 from ticket_assets.orchestration.assets import EXPORT_ASSET, OWNERS
 from ticket_assets.orchestration.io_manager import LEDGER_TABLE
 from ticket_assets.orchestration.resources import TicketStoreResource
+from ticket_assets.orchestration.run_tags import tag_run
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE, PLOT_TITLES
 from ticket_assets.quality.plots import PLOT_FILES
@@ -44,7 +45,10 @@ def cost_report_asset(config: RunConfig) -> dg.AssetsDefinition:
             f"{', '.join(config.currency.rates)} at the rates of {config.currency.date}."
         ),
     )
-    def _report(store: TicketStoreResource) -> dg.MaterializeResult:
+    def _report(
+        context: dg.AssetExecutionContext, store: TicketStoreResource
+    ) -> dg.MaterializeResult:
+        tag_run(context, config)
         ledger = store.get_store()
         calls = ledger.read_table(LEDGER_TABLE) if ledger.table_exists(LEDGER_TABLE) else None
         if calls is None or calls.empty:
@@ -96,7 +100,8 @@ def quality_report_asset(config: RunConfig) -> dg.AssetsDefinition:
             f"{CARD_FILE})."
         ),
     )
-    def _report() -> dg.MaterializeResult:
+    def _report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        tag_run(context, config)
         path = exports / QUALITY_FILE
         if not path.exists():
             raise dg.Failure(f"{path} does not exist: materialize {EXPORT_ASSET!r} first")
