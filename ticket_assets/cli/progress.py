@@ -63,14 +63,15 @@ class RunProgress:
             return []
         current = self._current if self._current and self._current.node in self._remote else None
         spent = sum(self._spent.values()) + (current.spent_usd if current else 0.0)
-        done_tickets = sum(self._config.rows for node in self._spent if node in self._remote)
+        rows = self._config.rows
+        done_tickets = rows * sum(node in self._spent for node in self._remote)
         done_tickets += current.done if current else 0
         if not spent or not done_tickets:
             return [f"${spent:.4f} spent"]
-        per_ticket = spent / done_tickets
-        to_come = [n for n in self._remote if n not in self._spent]
-        remaining = sum(self._config.rows for _ in to_come) - (current.done if current else 0)
-        return [f"${spent:.4f} spent", f"about ${spent + per_ticket * remaining:.4f} in all"]
+        to_come = sum(node not in self._spent for node in self._remote)
+        remaining = rows * to_come - (current.done if current else 0)
+        projected = spent + spent / done_tickets * remaining
+        return [f"${spent:.4f} spent", f"about ${projected:.4f} in all"]
 
     def _publishing(self, stage: StageProgress) -> None:
         self._bar.n = self._bar.total  # publishing starts when every node is done
