@@ -13,6 +13,7 @@ import dagster as dg
 
 from ticket_assets.cli.arguments import COMMANDS
 from ticket_assets.config import PROJECT_ROOT, RunConfig
+from ticket_assets.core.processes import is_alive
 
 DAGSTER_HOME_DIR = "dagster_home"
 # The instance settings (run queue, concurrency pools, storage) every new instance starts from;
@@ -86,20 +87,10 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> None:
         )
     )
     for run in started:
-        if _alive(int(run.tags.get(CLI_PID_TAG, "0"))):
+        if is_alive(int(run.tags.get(CLI_PID_TAG, "0"))):
             continue
         instance.report_run_failed(run, "its CLI process ended without finishing the run")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         print(
             f"note: run {run.run_id} of a CLI process that is gone marked failed", file=sys.stderr
         )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, under another user
-    return pid > 0

@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ticket_assets.core.processes import is_alive
 from ticket_assets.llm.types import CallRecord
 
 SCHEMA = """
@@ -50,13 +51,7 @@ class PaidCall:
     @property
     def orphaned(self) -> bool:
         """Whether the process that paid for the call is gone, so nobody else will book it."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # alive, under another user
-        return False
+        return not is_alive(self.pid)
 
 
 def insert(connection: sqlite3.Connection, call: PaidCall) -> None:
