@@ -124,7 +124,7 @@ def test_failure_after_delete_rolls_back_to_the_old_rows(
         seeded.write_partitions("draft", new, [("DE", "b0000")])
     monkeypatch.undo()
 
-    assert statements.index("DELETE") < statements.index("ALTER") < statements.index("INSERT")
+    assert statements.index("ALTER") < statements.index("DELETE") < statements.index("INSERT")
     pd.testing.assert_frame_equal(seeded.read_table("draft"), before)
     assert "summary" not in column_types(seeded, "draft")
 

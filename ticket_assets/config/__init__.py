@@ -13,6 +13,7 @@ business.
     quality.py    BalanceConfig, the quality checks' settings, CardConfig
     export.py     FieldConfig, ExportConfig
     refresh.py    RefreshConfig
+    storage.py    StorageConfig (local DuckDB file or a shared DuckLake)
     run.py        RunConfig
     origins.py    SettingOrigins: where a setting came from (flag, env var, file:line:column)
     loader.py     load_config, build_config, configured_data_path
@@ -52,6 +53,7 @@ from ticket_assets.config.quality import (
 )
 from ticket_assets.config.refresh import RefreshConfig
 from ticket_assets.config.run import DEFAULT_PIPELINE, RunConfig, unknown_model_key
+from ticket_assets.config.storage import StorageConfig
 
 __all__ = [
     "BALANCE_COLUMNS",
@@ -84,6 +86,7 @@ __all__ = [
     "RefreshConfig",
     "RunConfig",
     "SettingOrigins",
+    "StorageConfig",
     "StrictModel",
     "build_config",
     "configured_data_path",

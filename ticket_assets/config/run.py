@@ -24,6 +24,7 @@ from ticket_assets.config.origins import SettingOrigins, format_validation_error
 from ticket_assets.config.paths import DEFAULT_DATA_DIR, project_path
 from ticket_assets.config.quality import BalanceConfig, CardConfig, QualityConfig
 from ticket_assets.config.refresh import RefreshConfig
+from ticket_assets.config.storage import StorageConfig
 
 # The pipeline a config without `pipeline` runs: entries, data like any default. Which names
 # are nodes is the node registry's business (nodes/registry.py; nodes.build_pipeline checks).
@@ -70,6 +71,7 @@ class RunConfig(StrictModel):
     card: CardConfig = CardConfig()
     export: ExportConfig = ExportConfig()
     currency: CurrencyConfig = CurrencyConfig()
+    storage: StorageConfig = StorageConfig()
     data_dir: Path = DEFAULT_DATA_DIR
     tables_dir: Path = Path("tables")
     prompts_dir: Path = Path("prompts")

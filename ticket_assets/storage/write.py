@@ -104,12 +104,13 @@ class StoreWrites(StoreConnection):
             )
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
             con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({definitions})")
+            # Before the DELETE: DuckDB refuses to commit a delete followed by an ALTER of the
+            # same table. Retyping still ignores the rows being replaced (`replaced=True`).
+            self._reconcile_columns(con, table, frame_types, replaced=True)
             con.execute(
                 f"DELETE FROM {qualified} AS t USING {SELECTION_VIEW} AS s"
                 " WHERE t.language = s.language AND t.batch = s.batch"
             )
-            # After the DELETE, so that retyping can ignore the rows being replaced.
-            self._reconcile_columns(con, table, frame_types)
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM {_FRAME_VIEW}")
             for other, rows in (appended or {}).items():
                 self._append(con, other, rows)
@@ -215,9 +216,16 @@ class StoreWrites(StoreConnection):
             return int(free)
 
     def _reconcile_columns(
-        self, con: duckdb.DuckDBPyConnection, table: str, frame_types: dict[str, str]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        frame_types: dict[str, str],
+        *,
+        replaced: bool = False,
     ) -> None:
-        """Make the table able to take the frame's columns (inside the write transaction)."""
+        """Make the table able to take the frame's columns (inside the write transaction).
+        `replaced`: the rows of the registered selection are about to be replaced, so a column
+        counts as empty when only those rows hold values."""
         qualified = self.qualified(table)
         stored = table_columns(con, self.schema, table) or {}
         for name, kind in frame_types.items():
@@ -230,7 +238,7 @@ class StoreWrites(StoreConnection):
                 continue
             elif _widens(stored_kind, kind):
                 con.execute(f"ALTER TABLE {qualified} ALTER COLUMN {column} SET DATA TYPE {target}")
-            elif _column_is_empty(con, qualified, column):
+            elif _column_is_empty(con, qualified, column, replaced=replaced):
                 con.execute(
                     f"ALTER TABLE {qualified} ALTER COLUMN {column} SET DATA TYPE {target}"
                     f" USING CAST(NULL AS {target})"
@@ -273,7 +281,20 @@ def _frame_types(
     if frame.empty:
         # No values, so no types worth keeping (pandas makes empty columns float64).
         return {row[0]: _UNTYPED for row in rows}
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: _untyped(frame[row[0]]) or row[1] for row in rows}
+
+
+def _untyped(column: pd.Series) -> str | None:
+    """`"NULL"` for an object column holding only None, `"NULL"[]` for one holding only empty
+    (or all-None) lists: DuckDB's pandas scan guesses INTEGER / INTEGER[] for those."""
+    if column.dtype != object:
+        return None
+    values = column.dropna()
+    if values.empty:
+        return _UNTYPED
+    if all(isinstance(v, list) and all(item is None for item in v) for v in values):
+        return f"{_UNTYPED}[]"
+    return None
 
 
 def _storage_type(frame_type: str) -> str:
@@ -304,5 +325,13 @@ def _numeric(*types: str) -> bool:
     return all(kind in _NUMERIC_RANK for kind in types)
 
 
-def _column_is_empty(con: duckdb.DuckDBPyConnection, qualified: str, column: str) -> bool:
-    return scalar(con, f"SELECT count({column}) FROM {qualified}") == 0
+def _column_is_empty(
+    con: duckdb.DuckDBPyConnection, qualified: str, column: str, *, replaced: bool
+) -> bool:
+    query = f"SELECT count(t.{column}) FROM {qualified} AS t"
+    if replaced:
+        query += (
+            f" WHERE NOT EXISTS (SELECT 1 FROM {SELECTION_VIEW} AS s"
+            " WHERE t.language = s.language AND t.batch = s.batch)"
+        )
+    return scalar(con, query) == 0
