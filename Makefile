@@ -10,13 +10,15 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 # The UI test screenshots the asset graph with Debian's chromium (playwright downloads nothing).
 CHROMIUM := /usr/bin/chromium
+# Scale-out tests start their own PostgreSQL server from Debian's postgresql-15.
+POSTGRES_INITDB := /usr/lib/postgresql/15/bin/initdb
 
 .PHONY: run test lint bench ui env clean
 
 run: $(VENV)/.synced
 	$(VENV)/bin/python -m ticket_assets run
 
-test: $(VENV)/.synced $(CHROMIUM)
+test: $(VENV)/.synced $(CHROMIUM) $(POSTGRES_INITDB)
 	$(VENV)/bin/python -m pytest -n 2
 
 lint: $(VENV)/.synced
@@ -52,6 +54,14 @@ $(CHROMIUM):
 	  apt-get install -y -qq --no-install-recommends chromium; } \
 	|| { echo "error: could not install chromium; install Debian's chromium package" \
 	  "(apt-get install chromium) and rerun make test" >&2; exit 1; }
+
+$(POSTGRES_INITDB):
+	@echo "installing postgresql-15 with apt-get (scale-out tests start their own PostgreSQL)"
+	@sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends postgresql-15; } \
+	|| { echo "error: could not install postgresql-15; install Debian's postgresql-15 package" \
+	  "(apt-get install postgresql-15) and rerun make test" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) .tools

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from ticket_assets.config import RunConfig, load_config
+from ticket_assets_tests.services import PostgresServer, S3Server, running_postgres, running_s3
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -40,3 +41,20 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A private PostgreSQL server, started by the first test that asks for it and shared by
+    the session (each xdist worker has its own): initdb costs about a second. Tests isolate
+    themselves with `create_database`."""
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A private S3 server (moto, in its own process), shared like `postgres_server`;
+    tests isolate themselves with `create_bucket`."""
+    with running_s3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
