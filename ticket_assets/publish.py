@@ -1,6 +1,6 @@
 """Publishing a dataset: the quality checks over its rows, then, in data/exports/, the rows
 they keep (Parquet, CSV and the other configured formats), the plots, the dataset card
-(README.md) and quality.json."""
+(README.md) and quality.json; with a DuckLake, copies of them all beside its data."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from ticket_assets.quality import QUALITY_FILE, QualityInputs, QualityReport, as
 from ticket_assets.quality.card import dataset_card, write_card
 from ticket_assets.quality.plots import write_plots
 from ticket_assets.quality.registry import CHECKS
+from ticket_assets.storage import Lake, backend_for
+from ticket_assets.storage.objects import copy_files, exports_destination
 
 # What publishing does after the quality checks, in order.
 EXPORT_STAGE, PLOTS_STAGE, CARD_STAGE = "export files", "plots", "dataset card"
-STAGES = (EXPORT_STAGE, PLOTS_STAGE, CARD_STAGE)
+COPY_STAGE = "copies beside the lake's data"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Release:
     plots: dict[str, Path]
     card: Path
     quality: Path
+    copies: list[str]  # where the files were copied beside a lake's data (empty: no lake)
 
 
 def publish(
@@ -46,7 +49,10 @@ def publish(
     are the tickets left out in quarantine, which the card accounts for. Each stage is logged
     to `log` as it starts (the CLI shows them)."""
     checks = sorted(CHECKS, key=lambda check: check.measures != "generated")  # as assess runs
-    stages = Stages("publishing", (*(check.title for check in checks), *STAGES), log)
+    stage_names = (EXPORT_STAGE, PLOTS_STAGE, CARD_STAGE)
+    if config.storage.is_lake:
+        stage_names += (COPY_STAGE,)
+    stages = Stages("publishing", (*(check.title for check in checks), *stage_names), log)
     kept, report = assess(rows, config.quality, inputs, stages)
     directory = config.exports_path
     extras = [c for c in exported_columns(config) if c not in EXPORT_COLUMNS] + ["batch"]
@@ -59,4 +65,11 @@ def publish(
     card = write_card(dataset_card(frame, config, report, plots, costs, rejects), directory)
     quality = directory / QUALITY_FILE
     report.write(quality)
-    return Release(frame, report, exports, plots, card, quality)
+    copies: list[str] = []
+    backend = backend_for(config)
+    if isinstance(backend, Lake):
+        stages.start(COPY_STAGE)
+        # The card last: whoever sees the new card finds the new data beside it.
+        files = [*exports.files.values(), *plots.values(), quality, card]
+        copies = copy_files(files, exports_destination(backend.data_path, config.dataset))
+    return Release(frame, report, exports, plots, card, quality, copies)

@@ -51,7 +51,7 @@ def counts(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
 
 
 def column_types(store: TicketStore, table: str) -> dict[str, str]:
-    with duckdb.connect(str(store.database_path), read_only=True) as con:
+    with duckdb.connect(str(store.backend.path), read_only=True) as con:
         rows = con.execute(
             "SELECT column_name, data_type FROM information_schema.columns"
             " WHERE table_schema = ? AND table_name = ?",
@@ -253,7 +253,7 @@ def test_categorical_and_untyped_columns_are_stored_as_varchar(store: TicketStor
 def test_read_columns_and_missing_tables(store: TicketStore) -> None:
     with pytest.raises(MissingTableError, match="materialize the asset 'draft'"):
         store.read_table("draft")
-    assert not store.database_path.exists()  # reads never create the file
+    assert not store.backend.path.exists()  # reads never create the file
     assert not store.table_exists("draft")
 
     store.write_partitions("draft", tickets("DE", "b0000", 2), [("DE", "b0000")])
@@ -283,7 +283,7 @@ def test_awkward_identifiers_are_quoted(tmp_path: Path) -> None:
 
 
 def test_read_shares_an_open_read_write_connection_in_this_process(seeded: TicketStore) -> None:
-    with duckdb.connect(str(seeded.database_path)):
+    with duckdb.connect(str(seeded.backend.path)):
         assert len(seeded.read_table("draft")) == 9
 
 
@@ -293,7 +293,7 @@ def test_dataset_codes_are_stable_and_distinct(
     first = store.dataset_code("support_tickets")
     second = store.dataset_code("it_helpdesk")
     assert first != second
-    assert TicketStore(store.database_path, "other").dataset_code("support_tickets") == first
+    assert TicketStore(store.backend.path, "other").dataset_code("support_tickets") == first
     assert {first, second} == {0, 1}
 
     monkeypatch.setattr(store_module, "MAX_DATASET_CODE", 1)
@@ -360,11 +360,11 @@ def _start_together(
     pool: ProcessPoolExecutor, task: Callable[..., Any], store: TicketStore, names: Sequence[str]
 ) -> list[Any]:
     """Run `task(database, name, started, go)` per name in its own worker, released together."""
-    markers = store.database_path.parent.parent  # tmp_path; the database's folder may not exist
+    markers = store.backend.path.parent.parent  # tmp_path; the database's folder may not exist
     go = markers / "go"
     started = [markers / f"started-{name}" for name in names]
     futures = [
-        pool.submit(task, store.database_path, name, marker, go)
+        pool.submit(task, store.backend.path, name, marker, go)
         for name, marker in zip(names, started, strict=True)
     ]
     for marker, future in zip(started, futures, strict=True):
@@ -389,8 +389,8 @@ def test_writer_waits_for_a_lock_held_by_another_process(
     store.write_partitions("draft", tickets("DE", "b0000", 1), [("DE", "b0000")])
     started, go = tmp_path / "started", tmp_path / "go"
     go.touch()
-    with duckdb.connect(str(store.database_path)):  # this process holds the file lock
-        writer = pool.submit(_write_rounds, store.database_path, "EN", started, go)
+    with duckdb.connect(str(store.backend.path)):  # this process holds the file lock
+        writer = pool.submit(_write_rounds, store.backend.path, "EN", started, go)
         _wait_for(started, writer)
         time.sleep(0.3)  # the worker retries meanwhile
         assert not writer.done()
@@ -403,16 +403,16 @@ def test_lock_timeout_names_the_file_and_the_holder(
 ) -> None:
     store.write_partitions("draft", tickets("DE", "b0000", 1), [("DE", "b0000")])
     holding, release = tmp_path / "holding", tmp_path / "release"
-    holder = pool.submit(_hold_lock, store.database_path, holding, release)
+    holder = pool.submit(_hold_lock, store.backend.path, holding, release)
     try:
         _wait_for(holding, holder)
-        impatient = TicketStore(store.database_path, SCHEMA, lock_timeout=0.3)
+        impatient = TicketStore(store.backend.path, SCHEMA, lock_timeout=0.3)
         with pytest.raises(StoreLockedError) as info:
             impatient.read_table("draft")
     finally:
         release.touch()
     pid = holder.result(timeout=WORKER_TIMEOUT)
-    assert str(store.database_path) in str(info.value)
+    assert str(store.backend.path) in str(info.value)
     assert f"PID {pid}" in str(info.value)
 
 

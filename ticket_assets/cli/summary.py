@@ -15,7 +15,14 @@ from ticket_assets.orchestration.resources import TicketStoreResource
 from ticket_assets.plan import batch_keys, rows_per_language
 from ticket_assets.quality import QUALITY_FILE, QualityReport
 from ticket_assets.quality.card import CARD_FILE
-from ticket_assets.storage import REJECT_COLUMNS, REJECTS_TABLE, MissingTableError
+from ticket_assets.storage import (
+    REJECT_COLUMNS,
+    REJECTS_TABLE,
+    Lake,
+    MissingTableError,
+    backend_for,
+)
+from ticket_assets.storage.objects import exports_destination
 
 EXPORT_LABELS = {"parquet": "Parquet", "csv": "CSV", "jsonl": "JSONL", "wide": "Wide"}
 
@@ -38,7 +45,13 @@ def summary(
         lines += ["", *_export_paths(config)]
     else:
         lines += ["", "the export was not selected: `export` rewrites the files"]
-    lines.append(f"DuckDB:  {config.database_path} (schema {config.dataset})")
+    backend = backend_for(config)
+    if isinstance(backend, Lake):
+        if exported:
+            lines.append(f"Copies:  {exports_destination(backend.data_path, config.dataset)}")
+        lines.append(f"Lake:    {backend} (schema {config.dataset})")
+    else:
+        lines.append(f"DuckDB:  {backend} (schema {config.dataset})")
     return "\n".join(lines)
 
 

@@ -39,6 +39,13 @@ class StorageConfig(StrictModel):
                 "backend: ducklake needs catalog (postgres:host=… dbname=…, or a .ducklake file)"
                 " and data_path (a directory or s3://bucket/prefix/)"
             )
+        if not self.catalog.startswith(POSTGRES_CATALOG_PREFIX) and re.match(
+            r"[a-z]+:", self.catalog
+        ):
+            raise ValueError(
+                "catalog must be postgres:<libpq connection string> or the path of a .ducklake"
+                " file (DuckDB extensions for other catalogs are not packaged on PyPI)"
+            )
         if _PASSWORD.search(self.catalog):
             raise ValueError(
                 "catalog must not hold a password; set PGPASSWORD (or use ~/.pgpass) instead"

@@ -267,6 +267,11 @@ def export_asset(config: RunConfig) -> dg.AssetsDefinition:
                 for key, path in release.exports.files.items()
             },
             "card_path": dg.MetadataValue.path(str(release.card)),
+            **(
+                {"copied_to": dg.MetadataValue.md("\n".join(f"- `{c}`" for c in release.copies))}
+                if release.copies
+                else {}
+            ),
             "rows_generated": len(rows),
             "tickets/rejected": rejects["ticket_id"].nunique(),
             **{f"rows_left_out/{name}": n for name, n in release.report.dropped.items()},

@@ -11,7 +11,7 @@ from pydantic import Field
 from ticket_assets.config import RunConfig
 from ticket_assets.llm.budget import Budget, budget_for_run
 from ticket_assets.llm.client import LLMClient
-from ticket_assets.storage import LOCK_TIMEOUT_SECONDS, TicketStore
+from ticket_assets.storage import LOCK_TIMEOUT_SECONDS, Lake, LocalFile, TicketStore, backend_for
 from ticket_assets.tables import Tables
 from ticket_assets.tables.loaded import load_tables
 
@@ -23,22 +23,44 @@ IO_MANAGER = "io_manager"
 
 
 class TicketStoreResource(dg.ConfigurableResource):
-    """The dataset's tables in one DuckDB file (`TicketStore`: one transaction per write,
-    retries on another process's lock)."""
+    """The dataset's tables (`TicketStore`: one transaction per write, retried on another
+    process's lock or a lake's commit conflict): in one DuckDB file, or in a DuckLake when
+    `catalog` is set."""
 
-    database: str = Field(description="Path of the DuckDB file.")
+    database: str = Field(description="Path of the DuckDB file (storage.backend: duckdb).")
     dataset: str = Field(description="DuckDB schema of the dataset, e.g. support_tickets.")
+    catalog: str | None = Field(
+        default=None,
+        description="DuckLake catalog (storage.backend: ducklake): postgres:… or a .ducklake file.",
+    )
+    data_path: str | None = Field(
+        default=None, description="DuckLake data: a directory or s3://bucket/prefix/."
+    )
     lock_timeout_seconds: float = Field(
         default=LOCK_TIMEOUT_SECONDS,
-        description="How long to wait for another process's lock on the file before failing.",
+        description="How long to wait for another process's lock or for commits that keep"
+        " conflicting with other writers before failing.",
     )
 
     @classmethod
     def for_config(cls, config: RunConfig) -> "TicketStoreResource":
-        return cls(database=str(config.database_path), dataset=config.dataset)
+        backend = backend_for(config)
+        if isinstance(backend, Lake):
+            return cls(
+                database=str(config.database_path),
+                dataset=config.dataset,
+                catalog=backend.catalog_source,
+                data_path=backend.data_path,
+            )
+        return cls(database=str(backend.path), dataset=config.dataset)
 
     def get_store(self) -> TicketStore:
-        return TicketStore(self.database, self.dataset, lock_timeout=self.lock_timeout_seconds)
+        backend = (
+            LocalFile(self.database)
+            if self.catalog is None or self.data_path is None
+            else Lake(self.catalog, self.data_path)
+        )
+        return TicketStore(backend, self.dataset, lock_timeout=self.lock_timeout_seconds)
 
 
 class TablesResource(dg.ConfigurableResource):

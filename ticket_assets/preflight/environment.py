@@ -14,7 +14,7 @@ import httpx
 from ticket_assets.config import RunConfig
 from ticket_assets.nodes import build_pipeline
 from ticket_assets.preflight.configuration import is_http_url, remote_settings
-from ticket_assets.storage import StoreLockedError, TicketStore
+from ticket_assets.storage import Lake, StoreError, StoreLockedError, TicketStore, backend_for
 
 PROBE_TIMEOUT_S = 2.0
 # A writer's transaction holds the DuckDB lock briefly; a lock held longer is another process's.
@@ -91,7 +91,10 @@ def data_dir_problems(config: RunConfig) -> list[str]:
 
 
 def database_problems(config: RunConfig) -> list[str]:
-    """The DuckDB file, where it exists, is a database this process can open now."""
+    """The DuckDB file, where it exists, is a database this process can open now; a DuckLake
+    opens, and its data path can be listed (credentials, endpoint and bucket are right)."""
+    if config.storage.is_lake:
+        return lake_problems(config)
     path = config.database_path
     if not path.exists():
         return []
@@ -107,6 +110,17 @@ def database_problems(config: RunConfig) -> list[str]:
             "or choose another data directory (--data-dir or data_dir)"
         ]
     return _writable_file(path)
+
+
+def lake_problems(config: RunConfig) -> list[str]:
+    backend = backend_for(config)
+    try:
+        TicketStore(backend, config.dataset, lock_timeout=LOCK_WAIT_S).table_exists("llm_calls")
+        if isinstance(backend, Lake):
+            backend.probe_data_path()
+    except StoreError as error:
+        return [config.problem(("storage",), str(error))]
+    return []
 
 
 def cache_problems(config: RunConfig) -> list[str]:

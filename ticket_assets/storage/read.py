@@ -1,7 +1,8 @@
 """The store's read path: rows of partitions or whole tables, values present, tables present.
 
-Reads open a read-only connection (or share this process's read-write one), so they wait like
-writes when another process holds the file (connection.py). A missing table raises
+Reads of a local file open a read-only connection (or share this process's read-write one), so
+they wait like writes when another process holds the file (local.py); a lake's readers see the
+last committed snapshot and never wait. A missing table raises
 `MissingTableError` naming the asset to materialize; list columns come back as Python lists.
 """
 
@@ -16,11 +17,11 @@ from ticket_assets.storage.connection import (
     SELECTION_VIEW,
     Partition,
     StoreConnection,
-    StoreError,
     quote_ident,
     selection_frame,
     table_columns,
 )
+from ticket_assets.storage.errors import StoreError
 
 ORDER_COLUMN = "ticket_id"
 
@@ -42,10 +43,10 @@ class StoreReads(StoreConnection):
 
         List columns come back as Python lists. Raises MissingTableError if the table is absent.
         """
-        if not self.database_path.exists():
+        if not self.backend.exists():
             raise self._missing(table)
         with self._connect(read_only=True) as con:
-            stored = table_columns(con, self.schema, table)
+            stored = table_columns(con, self.qualified(table))
             if stored is None:
                 raise self._missing(table)
             select = "*" if columns is None else ", ".join(map(quote_ident, columns))
@@ -78,10 +79,10 @@ class StoreReads(StoreConnection):
 
     def present_values(self, table: str, column: str, values: Sequence[str]) -> set[str]:
         """Which of `values` the table's `column` holds (none when either is missing)."""
-        if not values or not self.database_path.exists():
+        if not values or not self.backend.exists():
             return set()
         with self._connect(read_only=True) as con:
-            if column.lower() not in (table_columns(con, self.schema, table) or {}):
+            if column.lower() not in (table_columns(con, self.qualified(table)) or {}):
                 return set()
             con.register(SELECTION_VIEW, pd.DataFrame({"value": list(values)}, dtype="string"))
             rows = con.execute(
@@ -91,13 +92,13 @@ class StoreReads(StoreConnection):
         return {row[0] for row in rows}
 
     def table_exists(self, table: str) -> bool:
-        if not self.database_path.exists():
+        if not self.backend.exists():
             return False
         with self._connect(read_only=True) as con:
-            return table_columns(con, self.schema, table) is not None
+            return table_columns(con, self.qualified(table)) is not None
 
     def _missing(self, table: str) -> MissingTableError:
         return MissingTableError(
-            f"Table {self.schema}.{table} does not exist in {self.database_path}:"
+            f"Table {self.schema}.{table} does not exist in {self.backend}:"
             f" materialize the asset {table!r} (for the partitions you need) first."
         )

@@ -36,12 +36,12 @@ from ticket_assets.storage.connection import (
     SELECTION_VIEW,
     Partition,
     StoreConnection,
-    StoreError,
     quote_ident,
     scalar,
     selection_frame,
     table_columns,
 )
+from ticket_assets.storage.errors import StoreError
 
 DATASETS_TABLE = "_datasets"
 REJECTS_TABLE = "rejects"
@@ -95,14 +95,15 @@ class StoreWrites(StoreConnection):
         _check_columns(table, frame)
         _check_rows_inside(table, frame, partitions)
         qualified = self.qualified(table)
-        with self._transaction() as con:
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
             con.register(_FRAME_VIEW, frame)
             con.register(SELECTION_VIEW, selection)
             frame_types = _frame_types(con, frame)
             definitions = ", ".join(
                 f"{quote_ident(name)} {_storage_type(kind)}" for name, kind in frame_types.items()
             )
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.qualified_schema()}")
             con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({definitions})")
             # Before the DELETE: DuckDB refuses to commit a delete followed by an ALTER of the
             # same table. Retyping still ignores the rows being replaced (`replaced=True`).
@@ -116,6 +117,8 @@ class StoreWrites(StoreConnection):
                 self._append(con, other, rows)
             if rejects is not None:
                 self._replace_rejects(con, table, rejects)
+
+        self.in_transaction(write)
         return len(frame)
 
     def _replace_rejects(
@@ -139,8 +142,7 @@ class StoreWrites(StoreConnection):
 
     def append_rows(self, table: str, rows: pd.DataFrame) -> int:
         """Append rows to a table (created on first use) in one transaction."""
-        with self._transaction() as con:
-            self._append(con, table, rows)
+        self.in_transaction(lambda con: self._append(con, table, rows))
         return len(rows)
 
     def _append(self, con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
@@ -152,7 +154,7 @@ class StoreWrites(StoreConnection):
         definitions = ", ".join(
             f"{quote_ident(name)} {_storage_type(kind)}" for name, kind in frame_types.items()
         )
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.qualified_schema()}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified(table)} ({definitions})")
         self._reconcile_columns(con, table, frame_types)
         query = f"INSERT INTO {self.qualified(table)} BY NAME SELECT * FROM {view}"
@@ -168,7 +170,8 @@ class StoreWrites(StoreConnection):
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         """Replace a whole (unpartitioned) table with `frame` atomically; returns rows written."""
         _check_columns(table, frame, partitioned=False)
-        with self._transaction() as con:
+
+        def replace(con: duckdb.DuckDBPyConnection) -> None:
             con.register(_FRAME_VIEW, frame)
             columns = ", ".join(
                 quote_ident(name)
@@ -176,26 +179,32 @@ class StoreWrites(StoreConnection):
                 else f"CAST({quote_ident(name)} AS {_storage_type(kind)}) AS {quote_ident(name)}"
                 for name, kind in _frame_types(con, frame).items()
             )
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.qualified_schema()}")
             con.execute(
                 f"CREATE OR REPLACE TABLE {self.qualified(table)} AS"
                 f" SELECT {columns} FROM {_FRAME_VIEW}"
             )
+
+        self.in_transaction(replace)
         return len(frame)
 
     def dataset_code(self, dataset: str) -> int:
         """The dataset's code (0-999), allocated once as the smallest free code and kept.
 
-        The registry is `main._datasets` (name, code, created_at), shared by all schemas in the
-        file, so codes are distinct across the datasets of one database file.
+        The registry is `main._datasets` (name, code, created_at) of the database file or
+        lake, shared by all its schemas, so codes are distinct across its datasets. A new code
+        is registered by replacing the whole (small) table: two processes registering at once
+        then conflict, even in a DuckLake (which has no unique constraints), and the one
+        retried sees the other's code.
         """
-        registry = f"main.{quote_ident(DATASETS_TABLE)}"
-        with self._transaction() as con:
+        registry = self.qualified(DATASETS_TABLE, schema="main")
+
+        def register(con: duckdb.DuckDBPyConnection) -> int:
             con.execute(
-                f"CREATE TABLE IF NOT EXISTS {registry} (name VARCHAR PRIMARY KEY,"
-                " code INTEGER NOT NULL UNIQUE, created_at TIMESTAMP NOT NULL)"
+                f"CREATE TABLE IF NOT EXISTS {registry}"
+                " (name VARCHAR, code INTEGER, created_at TIMESTAMP)"
             )
-            code = scalar(con, f"SELECT code FROM {registry} WHERE name = ?", [dataset])
+            code = scalar(con, f"SELECT min(code) FROM {registry} WHERE name = ?", [dataset])
             if code is not None:
                 return int(code)
             free = scalar(
@@ -206,14 +215,17 @@ class StoreWrites(StoreConnection):
             )
             if free is None:
                 raise StoreError(
-                    f"{self.database_path}: all {MAX_DATASET_CODE + 1} dataset codes are taken;"
-                    f" cannot register dataset {dataset!r}. Use another database file."
+                    f"{self.backend}: all {MAX_DATASET_CODE + 1} dataset codes are taken;"
+                    f" cannot register dataset {dataset!r}. Use another database."
                 )
             con.execute(
-                f"INSERT INTO {registry} (name, code, created_at) VALUES (?, ?, ?)",
+                f"CREATE OR REPLACE TABLE {registry} AS SELECT * FROM {registry}"
+                " UNION ALL SELECT ?::VARCHAR, ?::INTEGER, ?::TIMESTAMP",
                 [dataset, int(free), datetime.now(UTC).replace(tzinfo=None)],
             )
             return int(free)
+
+        return self.in_transaction(register)
 
     def _reconcile_columns(
         self,
@@ -227,7 +239,7 @@ class StoreWrites(StoreConnection):
         `replaced`: the rows of the registered selection are about to be replaced, so a column
         counts as empty when only those rows hold values."""
         qualified = self.qualified(table)
-        stored = table_columns(con, self.schema, table) or {}
+        stored = table_columns(con, qualified) or {}
         for name, kind in frame_types.items():
             column = quote_ident(name)
             target = _storage_type(kind)
