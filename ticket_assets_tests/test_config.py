@@ -34,6 +34,30 @@ def test_prod_mode_profile_overrides_base(monkeypatch: pytest.MonkeyPatch) -> No
     assert load_config().mode == "prod"
 
 
+def test_data_dir_from_the_environment_beats_the_file_but_not_the_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TICKET_ASSETS_DATA_DIR", str(tmp_path / "scratch"))
+    assert build_config({"data_dir": "data"}).data_path == tmp_path / "scratch"
+    flagged = build_config({}, overrides={"data_dir": str(tmp_path / "flag")})
+    assert flagged.data_path == tmp_path / "flag"
+
+
+def test_storage_settings_are_checked_and_never_hold_a_password() -> None:
+    lake = {"backend": "ducklake", "catalog": "postgres:host=db dbname=t", "data_path": "s3://b/"}
+    config = build_config({"storage": lake})
+    assert config.storage.postgres_conninfo == "host=db dbname=t"
+    for storage, message in [
+        ({"backend": "ducklake", "data_path": "s3://b/"}, "needs catalog"),
+        ({**lake, "catalog": "postgres:host=db password=hunter2"}, "must not hold a password"),
+        ({**lake, "catalog": "sqlite:x.db"}, "postgres:<libpq connection string>"),
+        ({"catalog": "lake.ducklake"}, "settings of backend: ducklake"),
+    ]:
+        with pytest.raises(ConfigError, match=message) as info:
+            build_config({"storage": storage})
+        assert "hunter2" not in str(info.value)
+
+
 def test_overrides_beat_mode_and_languages_any_case() -> None:
     config = build_config(
         {"modes": {"dev": {"rows": 20}}}, overrides={"rows": 7, "languages": "de,En"}

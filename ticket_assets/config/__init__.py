@@ -33,6 +33,7 @@ from ticket_assets.config.models import CostLimits, CurrencyConfig, ModelConfig,
 from ticket_assets.config.origins import SettingOrigins
 from ticket_assets.config.paths import (
     CONFIG_ENV_VAR,
+    DATA_DIR_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATA_DIR,
     MODE_ENV_VAR,
@@ -58,6 +59,7 @@ from ticket_assets.config.storage import StorageConfig
 __all__ = [
     "BALANCE_COLUMNS",
     "CONFIG_ENV_VAR",
+    "DATA_DIR_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_DATA_DIR",
     "DEFAULT_PIPELINE",

@@ -17,6 +17,7 @@ from ticket_assets.config.errors import ConfigError
 from ticket_assets.config.origins import SettingOrigins, format_validation_error
 from ticket_assets.config.paths import (
     CONFIG_ENV_VAR,
+    DATA_DIR_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATA_DIR,
     MODE_ENV_VAR,
@@ -87,7 +88,8 @@ def _merged_settings(
     overrides: Mapping[str, Any] | None,
     origins: SettingOrigins,
 ) -> tuple[dict[str, Any], SettingOrigins]:
-    """Base, then the chosen mode's profile, then overrides; and where each value came from."""
+    """Base, then the chosen mode's profile, then $TICKET_ASSETS_DATA_DIR, then overrides; and
+    where each value came from."""
     source = origins.source
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level")
@@ -107,6 +109,8 @@ def _merged_settings(
     if "modes" in profile or "mode" in profile:
         raise ConfigError(f"{source}: modes.{chosen}: a mode profile cannot set mode or modes")
     merged = _deep_merge(base, profile)
+    if os.environ.get(DATA_DIR_ENV_VAR):
+        merged["data_dir"] = os.environ[DATA_DIR_ENV_VAR]
     set_overrides = {key: v for key, v in (overrides or {}).items() if v is not None}
     if isinstance(set_overrides.get("languages"), LanguageSelection):
         set_overrides["languages"] = _kept_weights(set_overrides["languages"], merged)

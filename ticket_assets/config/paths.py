@@ -8,6 +8,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "ticket_assets.yaml"
 CONFIG_ENV_VAR = "TICKET_ASSETS_CONFIG"
 DEFAULT_DATA_DIR = Path("data")
+# Overrides the file's data_dir (a flag overrides both): a container or a run's scratch volume.
+DATA_DIR_ENV_VAR = "TICKET_ASSETS_DATA_DIR"
 MODE_ENV_VAR = "TICKET_ASSETS_MODE"
 MODES = ("dev", "prod")
 
