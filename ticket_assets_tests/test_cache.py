@@ -1,4 +1,5 @@
-"""The SQLite response cache: keys, round trips, persistence, clearing, several processes."""
+"""The SQLite response cache: keys, round trips, persistence, clearing, several processes
+(the shared tier in Postgres: test_shared_cache.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ticket_assets.config import build_config
 from ticket_assets.llm.cache import CacheCorruptError, ResponseCache
 from ticket_assets.llm.journal import PaidCall
 from ticket_assets.llm.types import CallRecord, ProviderReply
@@ -44,10 +46,42 @@ def test_round_trip(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "deep" / "er" / "cache.sqlite")
     key = make_key()
     assert cache.get(key) is None
-    cache.put(key, REPLY, model="openai/gpt-4o-mini", paid=paid())
+    assert cache.put(key, REPLY, model="openai/gpt-4o-mini", paid=paid()) == REPLY
     assert cache.get(key) == REPLY
     cache.put(key, ProviderReply("{}", 1, 1), model="openai/gpt-4o-mini", paid=paid())  # replaces
     assert cache.get(key) == ProviderReply("{}", 1, 1)
+
+
+def test_replace_keeps_the_journal_and_discard_forgets(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    cache.put("k", REPLY, model="m", paid=paid())
+    cache.replace("k", ProviderReply("{}", 1, 1), model="m")  # a repair, paid under its own key
+    assert cache.get("k") == ProviderReply("{}", 1, 1)
+    assert len(cache.paid_calls("tickets.duckdb", "support_tickets")) == 1
+    cache.discard("k")
+    assert cache.get("k") is None
+
+
+@pytest.mark.parametrize(
+    ("storage", "shared"),
+    [
+        ({}, False),
+        ({"backend": "ducklake", "catalog": "lake.ducklake", "data_path": "lake/"}, False),
+        (
+            {"backend": "ducklake", "catalog": "postgres:host=db dbname=lake", "data_path": "d/"},
+            True,
+        ),
+    ],
+)
+def test_only_a_postgres_catalog_brings_a_shared_tier(
+    tmp_path: Path, storage: dict[str, str], shared: bool
+) -> None:
+    config = build_config({"data_dir": str(tmp_path), "storage": storage})
+    cache = ResponseCache.for_config(config)
+    assert cache.path == config.cache_path
+    assert (cache.shared is not None) == shared
+    if cache.shared is not None:
+        assert cache.shared.conninfo == "host=db dbname=lake"  # nothing connects until used
 
 
 def test_key_depends_on_every_input_and_not_on_dict_order() -> None:

@@ -22,6 +22,7 @@ HEAVY = (
     "aiohttp",
     "lingua",
     "datasketch",
+    "psycopg2",  # the shared LLM cache's driver, on its first use
 )
 # What loading the code location (`ticket_assets.definitions`) may import of them.
 DEFINITIONS_MAY_IMPORT = {"dagster", "pandas", "pyarrow", "duckdb", "matplotlib"}

@@ -15,7 +15,8 @@ from pydantic import model_validator
 from ticket_assets.config.base import StrictModel
 
 POSTGRES_CATALOG_PREFIX = "postgres:"
-_PASSWORD = re.compile(r"(?i)\bpassword\s*=")
+# `password=…` in a libpq keyword string, or `user:password@` in a postgresql:// URI.
+_PASSWORD = re.compile(r"(?i)\bpassword\s*=|://[^/@:]*:[^/@]*@")
 
 
 class StorageConfig(StrictModel):

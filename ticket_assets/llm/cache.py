@@ -1,5 +1,6 @@
 """A persistent response cache keyed by the content of a call, in one SQLite file, with the
-journal of paid calls (journal.py) beside it.
+journal of paid calls (journal.py) beside it, and optionally a tier shared by every machine
+(shared_cache.py).
 
 Several processes may read and write at once: WAL mode lets readers run beside the single
 writer, and the busy timeout makes writers queue instead of failing. Each put is its own
@@ -8,6 +9,11 @@ process loses nothing that was already put. The engine keeps only valid answers 
 later runs: a repaired answer replaces the invalid one under the first question's key, and
 the answers of a ticket that stayed invalid are discarded. Calls are short and synchronous;
 coroutines may call them directly.
+
+With the shared tier (DuckLake on a Postgres catalog), the local file stays the first place
+looked and the only place journaled (a machine folds its own journal); a local miss asks the
+shared table and copies a hit here. A fresh answer goes to both, and the shared table's first
+answer under a key wins: `put` returns it, so every machine writes the same rows.
 """
 
 from __future__ import annotations
@@ -20,14 +26,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ticket_assets.llm import journal
 from ticket_assets.llm.journal import PaidCall
+from ticket_assets.llm.shared_cache import CacheStats, SharedCache, SharedCacheError, SharedEntry
 from ticket_assets.llm.types import ProviderReply
+
+if TYPE_CHECKING:
+    from ticket_assets.config import RunConfig
+
+__all__ = ["CacheCorruptError", "CacheStats", "ResponseCache"]
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -46,13 +57,6 @@ CREATE TABLE IF NOT EXISTS responses (
 
 class CacheCorruptError(RuntimeError):
     """The cache file is not a readable SQLite database."""
-
-
-@dataclass(frozen=True)
-class CacheStats:
-    entries: int
-    size_bytes: int  # the database file and its write-ahead log
-    per_model: dict[str, int]
 
 
 def _jsonable(value: object) -> object:
@@ -81,17 +85,28 @@ def _enable_wal(connection: sqlite3.Connection) -> None:
 
 
 class ResponseCache:
-    def __init__(self, path: Path) -> None:
+    """The local file, and the shared table when `shared` is given (see `for_config`)."""
+
+    def __init__(self, path: Path, shared: SharedCache | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.shared = shared
         self._local = threading.local()
+
+    @classmethod
+    def for_config(cls, config: RunConfig) -> ResponseCache:
+        """The cache of a run: the data directory's file, and the shared table in the
+        catalog's database when the DuckLake catalog is in Postgres (decided here only)."""
+        conninfo = config.storage.postgres_conninfo
+        return cls(config.cache_path, SharedCache(conninfo) if conninfo else None)
 
     # Connections belong to one thread and one process; a pickled copy opens its own.
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+        return {"path": self.path, "shared": self.shared}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
+        self.shared = state["shared"]
         self._local = threading.local()
 
     @staticmethod
@@ -119,6 +134,8 @@ class ResponseCache:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> ProviderReply | None:
+        """The answer stored under `key`: here, else in the shared table (then copied here,
+        unjournaled: nobody paid for it on this machine)."""
         with self._guard():
             row = (
                 self._connection()
@@ -129,31 +146,48 @@ class ResponseCache:
                 )
                 .fetchone()
             )
-        return None if row is None else ProviderReply(*row)
+        if row is not None:
+            return ProviderReply(*row)
+        entry = None if self.shared is None else self.shared.get(key)
+        if entry is None:
+            return None
+        self._store(key, entry)
+        return entry.reply
 
-    def put(self, key: str, reply: ProviderReply, *, model: str, paid: PaidCall | None) -> None:
-        """Store an answer and journal the call that paid for it (None: an answer paid for
-        under another key, e.g. a repair), in one transaction."""
+    def put(self, key: str, reply: ProviderReply, *, model: str, paid: PaidCall) -> ProviderReply:
+        """Store a freshly paid answer and journal the call that paid for it, in one
+        transaction; returns the answer to use. That is `reply`, unless another machine
+        stored an answer under `key` in the shared table first: that one wins, here too."""
+        entry = SharedEntry(reply, model, _now())
         with self._guard(), self._transaction() as connection:
-            if paid is not None:
-                journal.insert(connection, paid)
-            connection.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    model,
-                    reply.text,
-                    reply.input_tokens,
-                    reply.output_tokens,
-                    reply.cached_tokens,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
+            journal.insert(connection, paid)
+            _insert(connection, key, entry)
+        if self.shared is None:
+            return reply
+        try:
+            stored = self.shared.put_new(key, entry)
+        except SharedCacheError:
+            # An answer only this machine knows would be replayed here while the others pay
+            # for theirs, and rows would differ: better paid once more after the outage.
+            self._delete(key)
+            raise
+        if stored != entry:
+            self._store(key, stored)
+        return stored.reply
+
+    def replace(self, key: str, reply: ProviderReply, *, model: str) -> None:
+        """Store an answer paid for under another key (a repair) in place of the one under
+        `key` (the ticket's first question), in both tiers; its journal entry is the call's."""
+        entry = SharedEntry(reply, model, _now())
+        self._store(key, entry)
+        if self.shared is not None:
+            self.shared.replace(key, entry)
 
     def discard(self, key: str) -> None:
-        """Forget an answer that failed validation: a later run asks afresh."""
-        with self._guard():
-            self._connection().execute("DELETE FROM responses WHERE key = ?", (key,))
+        """Forget an answer that failed validation, in both tiers: a later run asks afresh."""
+        self._delete(key)
+        if self.shared is not None:
+            self.shared.discard(key)
 
     def journal(self, paid: PaidCall) -> None:
         """Journal a paid call whose answer is not cached (`--no-cache`)."""
@@ -171,7 +205,8 @@ class ResponseCache:
             journal.delete(connection, call_ids)
 
     def clear(self, model: str | None = None) -> int:
-        """Removes the entries of `model`, or all; returns how many.
+        """Removes the local entries of `model`, or all; returns how many (the shared
+        table's are the team's: `shared.clear`, asked for on purpose).
 
         Clearing all of a corrupt file deletes the file, which is the way out that
         CacheCorruptError recommends.
@@ -193,6 +228,7 @@ class ResponseCache:
             return 0
 
     def stats(self) -> CacheStats:
+        """The local file's figures (`shared.stats` for the shared table's)."""
         with self._guard():
             rows = (
                 self._connection()
@@ -206,6 +242,14 @@ class ResponseCache:
             if os.path.exists(name)
         )
         return CacheStats(entries=sum(per_model.values()), size_bytes=size, per_model=per_model)
+
+    def _store(self, key: str, entry: SharedEntry) -> None:
+        with self._guard():
+            _insert(self._connection(), key, entry)
+
+    def _delete(self, key: str) -> None:
+        with self._guard():
+            self._connection().execute("DELETE FROM responses WHERE key = ?", (key,))
 
     def _connection(self) -> sqlite3.Connection:
         # The pid check keeps a forked child from sharing its parent's connection.
@@ -258,3 +302,23 @@ class ResponseCache:
                 f"the LLM response cache {self.path} is corrupt ({error}); delete it or run "
                 "`python -m ticket_assets cache clear`"
             ) from error
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _insert(connection: sqlite3.Connection, key: str, entry: SharedEntry) -> None:
+    reply = entry.reply
+    connection.execute(
+        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            key,
+            entry.model,
+            reply.text,
+            reply.input_tokens,
+            reply.output_tokens,
+            reply.cached_tokens,
+            entry.created_at,
+        ),
+    )

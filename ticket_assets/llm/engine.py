@@ -165,11 +165,13 @@ class RemoteEngine:
         first = first_asked.setdefault(index, call.cache_key)
         valid = not isinstance(outcome[index], Invalid)
         if valid and first != call.cache_key and fetched.reply is not None and self.calls.use_cache:
-            self.calls.cache.put(first, fetched.reply, model=self.model.model, paid=None)
+            self.calls.cache.replace(first, fetched.reply, model=self.model.model)
 
     def _forget_answers_of(self, rejected: set[int], calls: Sequence[Call]) -> None:
         """Take the answers that only served quarantined tickets out of the cache, so the
         next run asks those tickets afresh instead of replaying a failure."""
+        if not self.calls.use_cache:
+            return  # nothing was cached; what is there was checked by the run that put it
         for call in calls:
             if call.cache_key and set(call.indices) <= rejected:
                 self.calls.cache.discard(call.cache_key)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from ticket_assets.config.storage import POSTGRES_CATALOG_PREFIX
+from ticket_assets.core.secrets import redact
 from ticket_assets.storage.errors import StoreError
 
 LAKE_CATALOG = "lake"
@@ -36,7 +37,8 @@ _EXTENSIONS = {
     "httpfs": "duckdb_extension_httpfs",
 }
 _ATTACH_ATTEMPTS = 5
-_PASSWORD = re.compile(r"(?i)(password\s*=\s*)\S+")
+# `password=…` in a libpq keyword string, `user:password@` in a postgresql:// URI.
+_PASSWORD = re.compile(r"(?i)(password\s*=\s*)\S+|(://[^/@:]*:)[^/@]*(@)")
 
 
 class LakeUnavailableError(StoreError):
@@ -44,8 +46,9 @@ class LakeUnavailableError(StoreError):
 
 
 def redacted(text: str) -> str:
-    """`text` with any `password=…` value masked, for messages."""
-    return _PASSWORD.sub(r"\1***", text)
+    """`text` with connection-string passwords and secret environment values masked."""
+    masked = _PASSWORD.sub(lambda m: f"{m[1]}***" if m[1] else f"{m[2]}***{m[3]}", text)
+    return redact(masked)
 
 
 class Lake:

@@ -2,7 +2,9 @@
 the node's status (calls finished and failed, and why it stopped), kept apart from them.
 
 A paid call is journaled as it is sent (the online processor) and again, with its answer
-cached in the same transaction, the moment its answer arrives (`NodeCalls.keep`).
+cached in the same transaction, the moment its answer arrives (`NodeCalls.keep`). With a
+shared cache, the answer kept is the one stored first under the call's key by any machine:
+the processors use what `keep` returns, while the ledger records the call they made.
 """
 
 from __future__ import annotations
@@ -103,8 +105,9 @@ class NodeCalls:
 
     def __post_init__(self) -> None:
         self.price = price_for(self.config, self.model)
-        # The file also holds the journal of paid calls, which is kept with --no-cache too.
-        self.cache = ResponseCache(self.config.cache_path)
+        # The file also holds the journal of paid calls, which is kept with --no-cache too
+        # (the shared tier is then never asked).
+        self.cache = ResponseCache.for_config(self.config)
         self.status = NodeStatus(self.node, self.model.model, self.config.max_error_rate)
 
     @property
@@ -133,14 +136,16 @@ class NodeCalls:
     def paid(self, record: CallRecord) -> PaidCall:
         return PaidCall(str(self.config.database_path), self.config.dataset, self.run_id, record)
 
-    def keep(self, call: Call, reply: ProviderReply, record: CallRecord) -> None:
+    def keep(self, call: Call, reply: ProviderReply, record: CallRecord) -> ProviderReply:
         """Journal a paid call's answer as soon as it arrives (replacing the entry made when
-        it was sent), with the answer cached in the same transaction."""
+        it was sent), with the answer cached in the same transaction. Returns the answer to
+        use: `reply`, or the one another machine stored under the call's key first (so
+        every machine writes the same rows)."""
         paid = self.paid(record)
-        if self.use_cache:
-            self.cache.put(call.cache_key, reply, model=self.model.model, paid=paid)
-        else:
+        if not self.use_cache:
             self.cache.journal(paid)
+            return reply
+        return self.cache.put(call.cache_key, reply, model=self.model.model, paid=paid)
 
     def estimate(
         self, call: Call, attempt: int, prompt_tokens: int, output_tokens: int = 0

@@ -82,8 +82,8 @@ class BatchProcessor:
                     record = ctx.record(
                         calls[position], result, attempt, batch=True, http_attempts=0
                     )
-                    ctx.keep(calls[position], result, record)
-                    fetched[position] = Fetched(result, record)
+                    kept = ctx.keep(calls[position], result, record)
+                    fetched[position] = Fetched(kept, record)
             except ProviderError as error:
                 for custom_id, _ in pending:
                     fetched.setdefault(int(custom_id), Fetched(error=str(error)))

@@ -133,9 +133,9 @@ class OnlineProcessor:
             latency_s=time.perf_counter() - started,
             call_id=answered[-1].record.call_id,
         )
-        ctx.keep(call, reply, record)
+        kept = ctx.keep(call, reply, record)  # another machine's answer, if stored first
         self.output_tokens.append(reply.output_tokens)
-        return Fetched(reply, record)
+        return Fetched(kept, record)
 
     def book_unanswered(self) -> None:
         """Calls that timed out count as paid: a provider finishes and bills a request whose

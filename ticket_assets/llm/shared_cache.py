@@ -1,0 +1,275 @@
+"""The shared tier of the response cache: one Postgres table that every machine of a team
+reads and writes, so a call paid on one machine is never paid again on another.
+
+It lives in the database of the DuckLake catalog (`storage.postgres_conninfo`). The first
+answer stored under a key is the canonical one: `put_new` never replaces it and returns it,
+so two machines that paid for the same call at the same moment both keep the same answer,
+and every machine writes the same rows. Repairs replace (`replace`), failed answers go
+(`discard`). Journals of paid calls stay local (journal.py): they are per machine.
+
+One connection per process, opened on first use (psycopg2 is imported then: `--help` and
+the code location never load it), autocommit, with a short statement timeout; reopened in a
+forked child and once after a broken connection. Each get, put and discard is one round
+trip. Every failure is a `SharedCacheError` of one line that names the server, never its
+password.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ticket_assets.core.secrets import redact
+from ticket_assets.llm.types import ProviderReply
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as Connection
+    from psycopg2.extensions import cursor as Cursor
+
+TABLE = "ticket_assets_llm_responses"
+# Long enough for a loaded server, short enough that a stuck one stops the step, not hangs it.
+STATEMENT_TIMEOUT_S = 5
+CONNECT_TIMEOUT_S = 5
+# `cache clear` and `cache stats` scan the whole table: a longer limit for them alone.
+MAINTENANCE_TIMEOUT = "10min"
+_COLUMNS = "key, model, text, input_tokens, output_tokens, cached_tokens, created_at"
+# Shown in place of a connection string, so no password reaches an error, a log or the CLI.
+_SHOWN_KEYWORDS = ("host", "hostaddr", "port", "dbname", "user")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+_ENTRY = "text, input_tokens, output_tokens, cached_tokens, model, created_at"
+_GET = f"SELECT {_ENTRY} FROM {TABLE} WHERE key = %s"
+# DO UPDATE with no change, not DO NOTHING: RETURNING then yields the stored row on a
+# conflict too (even one committed after this statement's snapshot), in the same round trip.
+_PUT_NEW = (
+    f"INSERT INTO {TABLE} AS stored ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    f" ON CONFLICT (key) DO UPDATE SET created_at = stored.created_at RETURNING {_ENTRY}"
+)
+_REPLACE = (
+    f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (key) DO UPDATE SET model = EXCLUDED.model, text = EXCLUDED.text,"
+    " input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,"
+    " cached_tokens = EXCLUDED.cached_tokens, created_at = EXCLUDED.created_at"
+)
+_STATS = (
+    f"SET LOCAL statement_timeout = '{MAINTENANCE_TIMEOUT}';"
+    f" SELECT pg_total_relation_size('{TABLE}'),"
+    f" (SELECT json_object_agg(model, n) FROM"
+    f" (SELECT model, count(*) AS n FROM {TABLE} GROUP BY model) AS counts)"
+)
+
+T = TypeVar("T")
+# Connections a forked child inherited, kept referenced and never closed: freeing one would
+# end its parent's session on the socket they share.
+_INHERITED: list[Connection] = []
+
+
+class SharedCacheError(RuntimeError):
+    """The shared cache's server could not answer; the message is one line."""
+
+
+@dataclass(frozen=True)
+class SharedEntry:
+    """A stored answer with the model and time it was stored with, copied as they are."""
+
+    reply: ProviderReply
+    model: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What one tier holds (cache.py's local file, or this table)."""
+
+    entries: int
+    size_bytes: int  # the SQLite file and its log; the table with its index and TOAST
+    per_model: dict[str, int]
+
+
+def describe(conninfo: str) -> str:
+    """`host=… port=… dbname=… user=…` of a libpq connection string (keyword or URI form),
+    without its password or any other setting."""
+    from psycopg2 import ProgrammingError
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parsed = parse_dsn(conninfo)
+    except ProgrammingError:
+        return "an unreadable connection string (storage.catalog)"
+    return " ".join(f"{k}={parsed[k]}" for k in _SHOWN_KEYWORDS if k in parsed) or "defaults"
+
+
+class SharedCache:
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._lock = threading.Lock()
+        self._cursor: Cursor | None = None
+        self._pid: int | None = None
+
+    # A connection belongs to one process; a pickled copy (a worker) opens its own.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"conninfo": self.conninfo}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.conninfo = state["conninfo"]
+        self._lock = threading.Lock()
+        self._cursor = None
+        self._pid = None
+
+    @property
+    def name(self) -> str:
+        """Where the table is, for messages: the server and database, never the password."""
+        return f"{TABLE} on {describe(self.conninfo)}"
+
+    def get(self, key: str) -> SharedEntry | None:
+        row = self._run(lambda cursor: _fetch(cursor, _GET, (key,)))
+        return None if row is None else _entry(row)
+
+    def put_new(self, key: str, entry: SharedEntry) -> SharedEntry:
+        """Store a freshly paid answer unless the key already has one; returns the entry
+        stored under the key (the canonical one, which every machine uses)."""
+        return _entry(self._run(lambda cursor: _fetch(cursor, _PUT_NEW, _values(key, entry))))
+
+    def replace(self, key: str, entry: SharedEntry) -> None:
+        """Store an answer in place of the key's (a repair under the first question's key)."""
+        self._run(lambda cursor: cursor.execute(_REPLACE, _values(key, entry)))
+
+    def discard(self, key: str) -> None:
+        self._run(lambda cursor: cursor.execute(f"DELETE FROM {TABLE} WHERE key = %s", (key,)))
+
+    def clear(self, model: str | None = None) -> int:
+        """Removes the entries of `model`, or all, for every machine; returns how many."""
+        where, params = ("", ()) if model is None else (" WHERE model = %s", (model,))
+        statement = f"SET LOCAL statement_timeout = '{MAINTENANCE_TIMEOUT}'; DELETE FROM {TABLE}"
+
+        def delete(cursor: Cursor) -> int:
+            cursor.execute(statement + where, params)
+            return int(cursor.rowcount)
+
+        return self._run(delete)
+
+    def stats(self) -> CacheStats:
+        size, per_model = self._run(lambda cursor: _fetch(cursor, _STATS, ()))
+        counts = {str(k): int(v) for k, v in sorted((per_model or {}).items())}
+        return CacheStats(sum(counts.values()), int(size), counts)
+
+    def _run(self, work: Callable[[Cursor], T]) -> T:
+        """`work` on this process's connection; once more on a fresh connection when the
+        old one turns out broken (a restarted server, a dropped idle link). Every statement
+        here is safe to repeat: a put that did commit conflicts with itself on the retry."""
+        import psycopg2
+
+        with self._lock:
+            try:
+                fresh = self._cursor is None or self._pid != os.getpid()
+                cursor = self._open() if fresh else self._cursor
+                try:
+                    return work(cursor)
+                except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                    if fresh or not cursor.connection.closed:
+                        raise  # a timeout or a refusal: the server answered, retrying won't help
+                return work(self._open())
+            except psycopg2.Error as error:
+                raise SharedCacheError(self._explain(error)) from None
+
+    def _open(self) -> Cursor:
+        """A new connection's cursor, kept for every later statement (the lock serializes
+        them): a cursor per statement would cost more CPU than the statement's own work."""
+        import psycopg2
+        from psycopg2.extensions import parse_dsn
+
+        if self._cursor is not None:
+            if self._pid == os.getpid():
+                self._cursor.connection.close()
+            else:
+                _INHERITED.append(self._cursor.connection)
+        self._cursor = None
+        settings = parse_dsn(self.conninfo)
+        options = f"{settings.get('options', '')} -c statement_timeout={STATEMENT_TIMEOUT_S}s"
+        settings["options"] = options.strip()
+        settings.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+        settings.setdefault("application_name", "ticket_assets llm cache")
+        connection = psycopg2.connect(**settings)
+        try:
+            connection.autocommit = True
+            cursor = connection.cursor()
+            _create_table(cursor)
+        except BaseException:
+            connection.close()
+            raise
+        self._cursor, self._pid = cursor, os.getpid()
+        return cursor
+
+    def _explain(self, error: Exception) -> str:
+        """One line: what failed, where, and what to do; the driver's text is cut to its
+        first line and rid of secrets (it may quote the connection string)."""
+        from psycopg2 import OperationalError, ProgrammingError
+        from psycopg2.extensions import parse_dsn
+
+        first = next(iter(str(error).strip().splitlines()), type(error).__name__)
+        try:
+            password = parse_dsn(self.conninfo).get("password")
+        except ProgrammingError:
+            password, first = None, "invalid connection string"
+        if password:
+            first = first.replace(password, "***")
+        where = f"the shared LLM cache ({self.name})"
+        if isinstance(error, OperationalError):
+            advice = (
+                "check that PostgreSQL runs and is reachable, storage.catalog, and the password "
+                "in PGPASSWORD or ~/.pgpass"
+            )
+            return redact(f"{where} did not answer: {first}; {advice}")
+        return redact(f"{where} failed: {first}")
+
+
+def _fetch(cursor: Cursor, statement: str, params: tuple[Any, ...]) -> Any:
+    cursor.execute(statement, params)
+    return cursor.fetchone()
+
+
+def _entry(row: tuple[Any, ...]) -> SharedEntry:
+    text, input_tokens, output_tokens, cached_tokens, model, created_at = row
+    return SharedEntry(
+        ProviderReply(text, input_tokens, output_tokens, cached_tokens), model, created_at
+    )
+
+
+def _values(key: str, entry: SharedEntry) -> tuple[Any, ...]:
+    reply = entry.reply
+    return (
+        key,
+        entry.model,
+        reply.text,
+        reply.input_tokens,
+        reply.output_tokens,
+        reply.cached_tokens,
+        entry.created_at,
+    )
+
+
+def _create_table(cursor: Cursor) -> None:
+    """Creates the table unless it exists, looking first: a user who may not create tables
+    (PostgreSQL 15's default for `public`) still uses a table an administrator made."""
+    from psycopg2 import errors
+
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
+    if cursor.fetchone()[0]:
+        return
+    # Another process may create it at the same moment: IF NOT EXISTS is not atomic.
+    with suppress(errors.UniqueViolation, errors.DuplicateTable):
+        cursor.execute(_SCHEMA)
