@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ OVERRIDE_FLAGS = {
 }
 
 FlagGroup = Callable[[argparse.ArgumentParser], None]
+
+# Which Dagster instance the commands that open one (run, export, ui) use: SQLite files under
+# the data directory (the default) or PostgreSQL (deploy/dagster.postgres.yaml); cli/instance.py.
+INSTANCE_ENV_VAR = "TICKET_ASSETS_INSTANCE"
+INSTANCE_KINDS = ("sqlite", "postgres")
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +90,16 @@ def _recorded_run_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _instance_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--instance",
+        choices=INSTANCE_KINDS,
+        help=f"the Dagster instance runs are recorded in: sqlite (files under the data "
+        f"directory) or postgres (deploy/dagster.postgres.yaml, connection from DAGSTER_PG_*); "
+        f"default ${INSTANCE_ENV_VAR}, else sqlite",
+    )
+
+
 def _cache_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["clear", "stats"], help="what to do with the cache")
 
@@ -107,12 +123,19 @@ class Command:
 COMMANDS: Mapping[str, Command] = {
     "run": Command(
         "generate: every node for every configured partition, then the export (default)",
-        (_config_flags, _plan_flags, _model_flags, _run_flags, _recorded_run_flags),
+        (
+            _config_flags,
+            _plan_flags,
+            _model_flags,
+            _run_flags,
+            _recorded_run_flags,
+            _instance_flags,
+        ),
         writes_data_dir=True,
     ),
     "export": Command(
         "rewrite the export files, card and quality report from DuckDB",
-        (_config_flags, _plan_flags, _recorded_run_flags),
+        (_config_flags, _plan_flags, _recorded_run_flags, _instance_flags),
         writes_data_dir=True,
     ),
     "estimate": Command(
@@ -124,7 +147,7 @@ COMMANDS: Mapping[str, Command] = {
     ),
     "ui": Command(
         "the Dagster UI (webserver and daemon) on the project's instance",
-        (_config_flags, _ui_flags),
+        (_config_flags, _ui_flags, _instance_flags),
     ),
 }
 
@@ -195,7 +218,17 @@ def load_args_config(args: argparse.Namespace) -> RunConfig:
     model, api_base = getattr(args, "model", None), getattr(args, "api_base", None)
     if model or api_base:
         config = config.with_model(model=model, api_base=api_base)
+    _apply_instance_flag(args)
     return config
+
+
+def _apply_instance_flag(args: argparse.Namespace) -> None:
+    """--instance sets $TICKET_ASSETS_INSTANCE for this process: the instance directory is
+    prepared from it before the command's handler sees the flags (cli/dispatch.py), and the
+    UI's webserver and daemon, started from here, inherit it."""
+    instance = getattr(args, "instance", None)
+    if instance:
+        os.environ[INSTANCE_ENV_VAR] = instance
 
 
 def data_path_without_config(args: argparse.Namespace) -> Path:
