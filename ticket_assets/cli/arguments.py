@@ -102,6 +102,12 @@ def _instance_flags(parser: argparse.ArgumentParser) -> None:
 
 def _cache_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["clear", "stats"], help="what to do with the cache")
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="clear: the team's shared cache in the lake's Postgres too (every machine's paid"
+        " answers)",
+    )
 
 
 def _ui_flags(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from ticket_assets.llm.shared_cache import SharedCacheError
 
 def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
     cache = ResponseCache.for_config(config)
-    shared = bool(getattr(args, "shared", False))  # `--shared`, cli/arguments.py
+    shared = bool(args.shared)
     if shared and cache.shared is None:
         return fail(
             "--shared: there is no shared cache; it lives in the DuckLake catalog's database "

@@ -72,6 +72,10 @@ class RunConfig(StrictModel):
     export: ExportConfig = ExportConfig()
     currency: CurrencyConfig = CurrencyConfig()
     storage: StorageConfig = StorageConfig()
+    # UI backfills: None runs each as few runs as Dagster can (one per language or per batch,
+    # the fastest on one machine); N splits them into runs of at most N partitions, which a
+    # cluster's run launcher spreads over containers or pods (docs/scaling-out.md).
+    backfill_partitions_per_run: int | None = Field(default=None, gt=0)
     data_dir: Path = DEFAULT_DATA_DIR
     tables_dir: Path = Path("tables")
     prompts_dir: Path = Path("prompts")

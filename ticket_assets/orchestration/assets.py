@@ -52,6 +52,13 @@ EXPORT_ASSET = "tickets_export"
 OWNERS = ["team:data-ml"]
 
 
+def backfill_policy(config: RunConfig) -> dg.BackfillPolicy:
+    """One run per backfill range (language or batch), or runs of at most N partitions."""
+    if config.backfill_partitions_per_run is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(config.backfill_partitions_per_run)
+
+
 def llm_pool(provider: str) -> str | None:
     """The concurrency pool of the node steps calling `provider` (limits in dagster.yaml).
 
@@ -158,7 +165,7 @@ def node_asset(config: RunConfig, node_name: str, upstream: str | None) -> dg.As
         name=node_name,
         partitions_def=ticket_partitions(config),
         ins={"previous": dg.AssetIn(key=upstream)} if upstream else None,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(config),
         description=f"{node.description}\n\nReads: {', '.join(node.reads)}. "
         f"Writes: {', '.join(node.writes)}. Model: {model.model}.",
         group_name=NODE_GROUP,
