@@ -183,3 +183,32 @@ def test_wrong_s3_credentials_show_when_the_data_path_is_probed(
         bucketless.probe_data_path()
     assert "cannot list the lake's data path s3://no-such-bucket/data/" in str(info.value)
     assert "wrong-canary" not in str(info.value)
+
+
+def test_maintain_deletes_replaced_files_and_keeps_the_rows(
+    lake: Lake, s3_server: S3Server
+) -> None:
+    store = TicketStore(lake, SCHEMA)
+    for round_ in range(3):  # each rewrite leaves the previous Parquet file behind
+        store.write_partitions(
+            "draft", tickets("DE", "b0000", ROWS, round=round_), [("DE", "b0000")]
+        )
+    bucket = lake.data_path.split("/")[2]
+
+    def parquet_files() -> int:
+        listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+        return sum(item["Key"].endswith(".parquet") for item in listed)
+
+    before = parquet_files()
+    done = lake.maintain(keep_days=0)
+    assert done["snapshots expired"] >= 2 and done["files deleted"] >= 2
+    assert parquet_files() < before
+    frame = store.read_table("draft")
+    assert len(frame) == ROWS and set(frame["round"]) == {2}
+
+
+def test_lake_maintain_on_a_local_file_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from ticket_assets.__main__ import main
+
+    assert main(["lake", "maintain"]) == 2
+    assert capsys.readouterr().err.strip().endswith("is for storage.backend: ducklake")

@@ -110,6 +110,16 @@ def _cache_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _lake_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["maintain"], help="what to do with the lake")
+    parser.add_argument(
+        "--keep-days",
+        type=float,
+        default=7.0,
+        help="keep snapshots (time travel) and replaced files this many days (default 7)",
+    )
+
+
 def _ui_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
 
@@ -150,6 +160,10 @@ COMMANDS: Mapping[str, Command] = {
     ),
     "cache": Command(
         "`cache clear` or `cache stats` of the LLM response cache", (_config_flags, _cache_flags)
+    ),
+    "lake": Command(
+        "`lake maintain`: delete the DuckLake files that rewrites replaced, merge small ones",
+        (_config_flags, _lake_flags),
     ),
     "ui": Command(
         "the Dagster UI (webserver and daemon) on the project's instance",

@@ -101,6 +101,27 @@ class Lake:
                     f"cannot list the lake's data path {self.data_path}: {reason}"
                 ) from None
 
+    def maintain(self, keep_days: float) -> dict[str, int]:
+        """Reclaim what rewrites leave behind: expire snapshots older than `keep_days` (time
+        travel before them ends), merge small adjacent files, delete the files no snapshot
+        needs any more that were scheduled for deletion before then. DuckLake never deletes
+        a replaced file by itself. Returns how many snapshots, merges and files."""
+        lake, cutoff = f"'{LAKE_CATALOG}'", f"now() - INTERVAL '{float(keep_days)} days'"
+        steps = {
+            "snapshots expired": f"ducklake_expire_snapshots({lake}, older_than => {cutoff})",
+            "file groups merged": f"ducklake_merge_adjacent_files({lake})",
+            "files deleted": f"ducklake_cleanup_old_files({lake}, older_than => {cutoff})",
+        }
+        done: dict[str, int] = {}
+        with self.connect(read_only=False, lock_timeout=0) as cursor:
+            for label, call in steps.items():
+                try:
+                    done[label] = len(cursor.execute(f"CALL {call}").fetchall())
+                except duckdb.Error as exc:
+                    reason = redacted(str(exc).strip().splitlines()[0])
+                    raise LakeUnavailableError(f"{self}: {label.split()[0]}: {reason}") from None
+        return done
+
     def attach_statements(self, environ: Mapping[str, str]) -> list[str]:
         """The SQL that opens the lake: extensions, the S3 secret, the ATTACH."""
         statements = [f"LOAD {_literal(_extension_file(name))}" for name in _EXTENSIONS]
