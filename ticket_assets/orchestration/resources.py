@@ -27,7 +27,9 @@ class TicketStoreResource(dg.ConfigurableResource):
     process's lock or a lake's commit conflict): in one DuckDB file, or in a DuckLake when
     `catalog` is set."""
 
-    database: str = Field(description="Path of the DuckDB file (storage.backend: duckdb).")
+    database: str | None = Field(
+        default=None, description="Path of the DuckDB file (storage.backend: duckdb)."
+    )
     dataset: str = Field(description="DuckDB schema of the dataset, e.g. support_tickets.")
     catalog: str | None = Field(
         default=None,
@@ -47,19 +49,17 @@ class TicketStoreResource(dg.ConfigurableResource):
         backend = backend_for(config)
         if isinstance(backend, Lake):
             return cls(
-                database=str(config.database_path),
-                dataset=config.dataset,
-                catalog=backend.catalog_source,
-                data_path=backend.data_path,
+                dataset=config.dataset, catalog=backend.catalog_source, data_path=backend.data_path
             )
         return cls(database=str(backend.path), dataset=config.dataset)
 
     def get_store(self) -> TicketStore:
-        backend = (
-            LocalFile(self.database)
-            if self.catalog is None or self.data_path is None
-            else Lake(self.catalog, self.data_path)
-        )
+        if self.catalog is not None and self.data_path is not None:
+            backend: Lake | LocalFile = Lake(self.catalog, self.data_path)
+        elif self.database is not None:
+            backend = LocalFile(self.database)
+        else:
+            raise ValueError("the store needs `database`, or `catalog` and `data_path`")
         return TicketStore(backend, self.dataset, lock_timeout=self.lock_timeout_seconds)
 
 
