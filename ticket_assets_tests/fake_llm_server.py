@@ -87,6 +87,8 @@ class FakeLLMState:
     requests: int = 0  # every request received, faulty or not
     calls: int = 0  # requests answered with a completion (what a provider would bill)
     billed_ids: list[str] = field(default_factory=list)  # their X-Client-Request-Id headers
+    # sha256 of each billed request's messages: the same digest twice is a call paid twice.
+    billed_digests: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults_served: dict[str, int] = field(default_factory=dict)
@@ -286,9 +288,12 @@ class _Handler(JsonHandler):
             content = content[: len(content) // 2]
         prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4
         completion_tokens = len(content) // 4
+        messages = json.dumps(request["messages"], sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(messages.encode()).hexdigest()
         with state.lock:
             state.calls += 1
             state.billed_ids.append(self.headers.get("X-Client-Request-Id", ""))
+            state.billed_digests.append(digest)
             state.prompt_tokens += prompt_tokens
             state.completion_tokens += completion_tokens
         completion = chat_completion(

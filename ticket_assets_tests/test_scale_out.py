@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +85,10 @@ def test_two_machines_at_once_then_a_third_exports_and_reruns_without_model_call
         finished(first), finished(second)
         paid = state.requests
         assert paid > 0
+        # No call was paid twice: each one is claimed by one machine (one process) and the
+        # others wait for its answer. A repair's messages differ from its first question's.
+        twice = [digest for digest, n in Counter(state.billed_digests).items() if n > 1]
+        assert not twice, f"{len(twice)} of {len(state.billed_digests)} billed calls paid twice"
 
         # C never ran: its export comes from the lake alone.
         finished(machine(config, c, s3_server, "export"))

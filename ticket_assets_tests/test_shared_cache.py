@@ -26,7 +26,14 @@ from ticket_assets.llm.cache import ResponseCache
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.planning import Call
 from ticket_assets.llm.processors import NodeCalls
-from ticket_assets.llm.shared_cache import TABLE, SharedCache, SharedCacheError, describe
+from ticket_assets.llm.shared_cache import (
+    CLAIMS,
+    TABLE,
+    SharedCache,
+    SharedCacheError,
+    SharedEntry,
+    describe,
+)
 from ticket_assets.llm.types import ProviderReply
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.plan import batch_key, plan_frame
@@ -65,6 +72,12 @@ def journaled(cache: ResponseCache) -> int:
     return len(ResponseCache(cache.path).paid_calls("tickets.duckdb", "support_tickets"))
 
 
+def claims(conninfo: str) -> dict[str, str]:
+    with psycopg2.connect(conninfo) as connection, connection.cursor() as cursor:
+        cursor.execute(f"SELECT key, owner FROM {CLAIMS}")
+        return dict(cursor.fetchall())
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -87,6 +100,30 @@ def test_a_pickled_cache_keeps_the_shared_tier_but_no_connection(
     copy = pickle.loads(pickle.dumps(cache))
     assert copy.shared is not None and copy.shared.conninfo == conninfo
     assert copy.get("k") == REPLY
+
+
+def test_machines_creating_the_tables_at_once_all_go_on(postgres_server: PostgresServer) -> None:
+    failures: list[BaseException] = []
+
+    def first_get(cache: SharedCache, start: threading.Barrier) -> None:
+        start.wait(timeout=30)
+        try:
+            cache.get("k")
+        except SharedCacheError as error:
+            failures.append(error)
+
+    for _ in range(16):  # one round in a few loses the race to create the tables
+        conninfo = postgres_server.create_database(f"tables_{uuid.uuid4().hex[:12]}")
+        start = threading.Barrier(4)
+        threads = [
+            threading.Thread(target=first_get, args=(SharedCache(conninfo), start))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert failures == []
 
 
 def test_a_put_on_one_machine_is_a_hit_on_another(tmp_path: Path, conninfo: str) -> None:
@@ -171,6 +208,8 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password(
     with pytest.raises(SharedCacheError):
         cache.put("k", REPLY, model="m", paid=paid())
     assert local_reply(cache, "k") is None and journaled(cache) == 1
+    with pytest.raises(SharedCacheError, match=f"port={port} dbname=lake"):  # claims alike
+        SharedCache(f"postgresql://u:{PASSWORD}@127.0.0.1:{port}/lake").claim("k", "a#1", 60)
 
 
 def test_server_errors_never_show_the_password(
@@ -224,8 +263,8 @@ def test_cache_commands_name_both_tiers_and_keep_the_shared_one(
     cache.put("k", REPLY, model="m", paid=paid())
     machine(tmp_path, "b", conninfo).put("k2", OTHER, model="m2", paid=paid())
 
-    def run(action: str, **flags: Any) -> list[str]:
-        arguments = argparse.Namespace(action=action, **flags)
+    def run(action: str, shared: bool = False) -> list[str]:
+        arguments = argparse.Namespace(action=action, shared=shared)
         assert cache_command.handle(arguments, config, tmp_path / "log") == 0
         return capsys.readouterr().out.splitlines()
 
@@ -313,3 +352,14 @@ def test_a_second_machine_makes_no_requests_for_calls_the_first_paid(
     second = run_topic("b")
     assert state.requests == paid_by_a
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_claim_is_its_owners_until_its_answer_is_stored(conninfo: str) -> None:
+    a, b = SharedCache(conninfo), SharedCache(conninfo)  # two machines
+    assert a.claim("k", "a#1", 60) == (True, None)
+    assert b.claim("k", "b#1", 60) == (False, None) and b.watch("k") == (None, True)
+    assert a.claim("k", "a#1", 60) == (True, None)  # renewed by its owner
+    stored = a.put_new("k", SharedEntry(REPLY, "m", "now"), claimant="a#1")
+    assert claims(conninfo) == {} and b.watch("k") == (stored, False)
+    # A claim taken just after the answer was stored sees it, so nobody pays again.
+    assert b.claim("k", "b#2", 60) == (True, stored)

@@ -13,7 +13,9 @@ coroutines may call them directly.
 With the shared tier (DuckLake on a Postgres catalog), the local file stays the first place
 looked and the only place journaled (a machine folds its own journal); a local miss asks the
 shared table and copies a hit here. A fresh answer goes to both, and the shared table's first
-answer under a key wins: `put` returns it, so every machine writes the same rows.
+answer under a key wins: `put` returns it, so every machine writes the same rows. The
+answer to a call claimed by another machine (claims.py) is copied here with `adopt`, and the
+payer's claim is released by its `put`.
 """
 
 from __future__ import annotations
@@ -149,15 +151,28 @@ class ResponseCache:
         if row is not None:
             return ProviderReply(*row)
         entry = None if self.shared is None else self.shared.get(key)
-        if entry is None:
-            return None
+        return None if entry is None else self.adopt(key, entry)
+
+    def adopt(self, key: str, entry: SharedEntry) -> ProviderReply:
+        """Copy an answer found in the shared table here (unjournaled: nobody paid for it on
+        this machine) and return it: a `get` that hit there, or the answer to a call that
+        another machine had claimed (claims.py)."""
         self._store(key, entry)
         return entry.reply
 
-    def put(self, key: str, reply: ProviderReply, *, model: str, paid: PaidCall) -> ProviderReply:
+    def put(
+        self,
+        key: str,
+        reply: ProviderReply,
+        *,
+        model: str,
+        paid: PaidCall,
+        claimant: str | None = None,
+    ) -> ProviderReply:
         """Store a freshly paid answer and journal the call that paid for it, in one
         transaction; returns the answer to use. That is `reply`, unless another machine
-        stored an answer under `key` in the shared table first: that one wins, here too."""
+        stored an answer under `key` in the shared table first: that one wins, here too.
+        The shared tier releases `claimant`'s claim on `key` as it stores the answer."""
         entry = SharedEntry(reply, model, _now())
         with self._guard(), self._transaction() as connection:
             journal.insert(connection, paid)
@@ -165,7 +180,7 @@ class ResponseCache:
         if self.shared is None:
             return reply
         try:
-            stored = self.shared.put_new(key, entry)
+            stored = self.shared.put_new(key, entry, claimant)
         except SharedCacheError:
             # An answer only this machine knows would be replayed here while the others pay
             # for theirs, and rows would differ: better paid once more after the outage.

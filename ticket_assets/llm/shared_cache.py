@@ -7,11 +7,16 @@ so two machines that paid for the same call at the same moment both keep the sam
 and every machine writes the same rows. Repairs replace (`replace`), failed answers go
 (`discard`). Journals of paid calls stay local (journal.py): they are per machine.
 
+A second table holds claims on calls being paid (claims.py): `claim` takes a key for a lease
+(or takes over one whose lease ran out), `watch` tells a waiting machine whether the answer
+is stored and whether the claim still holds, and `put_new` releases the payer's claim in the
+statement that stores its answer, so a waiter never sees neither.
+
 One connection per process, opened on first use (psycopg2 is imported then: `--help` and
 the code location never load it), autocommit, with a short statement timeout; reopened in a
-forked child and once after a broken connection. Each get, put and discard is one round
-trip. Every failure is a `SharedCacheError` of one line that names the server, never its
-password.
+forked child and once after a broken connection. Each get, put, discard, claim, release and
+watch is one round trip. Every failure is a `SharedCacheError` of one line that names the
+server, never its password.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import cursor as Cursor
 
 TABLE = "ticket_assets_llm_responses"
+CLAIMS = "ticket_assets_llm_claims"
 # Long enough for a loaded server, short enough that a stuck one stops the step, not hangs it.
 STATEMENT_TIMEOUT_S = 5
 CONNECT_TIMEOUT_S = 5
@@ -51,6 +57,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     created_at TEXT NOT NULL
 )
 """
+_CLAIMS_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {CLAIMS} (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+)
+"""
 _ENTRY = "text, input_tokens, output_tokens, cached_tokens, model, created_at"
 _GET = f"SELECT {_ENTRY} FROM {TABLE} WHERE key = %s"
 # DO UPDATE with no change, not DO NOTHING: RETURNING then yields the stored row on a
@@ -59,6 +72,41 @@ _PUT_NEW = (
     f"INSERT INTO {TABLE} AS stored ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
     f" ON CONFLICT (key) DO UPDATE SET created_at = stored.created_at RETURNING {_ENTRY}"
 )
+# Ahead of _PUT_NEW when the payer holds a claim: released by the statement that stores the
+# answer, so a waiter sees the claim or the answer, never neither.
+_RELEASED_BY_PUT = f"WITH released AS (DELETE FROM {CLAIMS} WHERE key = %s AND owner = %s) "
+
+
+def _stored_and_claim(condition: str) -> str:
+    """A query of the answer stored under %(key)s (NULLs where none is), and whether a claim
+    on the key meets `condition`: one snapshot."""
+    return (
+        "SELECT stored.text, stored.input_tokens, stored.output_tokens, stored.cached_tokens,"
+        f" stored.model, stored.created_at, EXISTS (SELECT 1 FROM {CLAIMS} AS held"
+        f" WHERE held.key = %(key)s AND {condition}) FROM (VALUES (%(key)s)) AS asked (key)"
+        f" LEFT JOIN {TABLE} AS stored ON stored.key = asked.key"
+    )
+
+
+# Claims are written with asynchronous commit: no wait for the disk, and a claim lost in a
+# server crash costs at most one call paid twice. The INSERT takes the claim, takes over one
+# whose lease ran out, or renews the owner's own (`Claim.hold`, or a retry after a broken
+# connection). The SELECT after it, with a snapshot of its own, says whether the claim is
+# the owner's and shows an answer stored meanwhile: a payer that released its claim just
+# before stored its answer in the same transaction, so the claimant sees it, not pays again.
+_CLAIM = (
+    "SET LOCAL synchronous_commit = off;"
+    f" INSERT INTO {CLAIMS} AS held (key, owner, expires_at)"
+    " VALUES (%(key)s, %(owner)s, now() + make_interval(secs => %(lease_s)s))"
+    " ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"
+    " WHERE held.expires_at < now() OR held.owner = EXCLUDED.owner; "
+) + _stored_and_claim("held.owner = %(owner)s")
+_RELEASE = (
+    "SET LOCAL synchronous_commit = off;"
+    f" DELETE FROM {CLAIMS} WHERE key = %(key)s AND owner = %(owner)s"
+)
+# For a waiting machine: the answer, and whether a live claim is still held.
+_WATCH = _stored_and_claim("held.expires_at >= now()")
 _REPLACE = (
     f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (key) DO UPDATE SET model = EXCLUDED.model, text = EXCLUDED.text,"
@@ -139,10 +187,50 @@ class SharedCache:
         row = self._run(lambda cursor: _fetch(cursor, _GET, (key,)))
         return None if row is None else _entry(row)
 
-    def put_new(self, key: str, entry: SharedEntry) -> SharedEntry:
+    def put_new(self, key: str, entry: SharedEntry, claimant: str | None = None) -> SharedEntry:
         """Store a freshly paid answer unless the key already has one; returns the entry
-        stored under the key (the canonical one, which every machine uses)."""
-        return _entry(self._run(lambda cursor: _fetch(cursor, _PUT_NEW, _values(key, entry))))
+        stored under the key (the canonical one, which every machine uses). `claimant`'s
+        claim on the key, if given, is released in the same statement."""
+        statement, params = _PUT_NEW, _values(key, entry)
+        if claimant is not None:
+            statement, params = _RELEASED_BY_PUT + statement, (key, claimant, *params)
+        return _entry(self._run(lambda cursor: _fetch(cursor, statement, params)))
+
+    def claim(self, key: str, owner: str, lease_s: float) -> tuple[bool, SharedEntry | None]:
+        """Claim `key` for `owner` for `lease_s` seconds, unless another owner holds a live
+        claim on it (the owner's own is renewed). Returns whether the claim is `owner`'s,
+        and the answer stored under `key`, if one is by now."""
+        params = {"key": key, "owner": owner, "lease_s": lease_s}
+        entry, owned = _stored(self._run(lambda cursor: _fetch(cursor, _CLAIM, params)))
+        return owned, entry
+
+    def release(self, key: str, owner: str) -> None:
+        """Drop `owner`'s claim on `key` (another owner's, taken over meanwhile, stays)."""
+        params = {"key": key, "owner": owner}
+        self._run(lambda cursor: cursor.execute(_RELEASE, params))
+
+    def claim_owners(self, prefix: str) -> list[str]:
+        """The distinct owners of live claims whose name starts with `prefix`."""
+        return self._run(
+            lambda cursor: _owners(
+                cursor,
+                f"SELECT DISTINCT owner FROM {CLAIMS} WHERE owner LIKE %s AND expires_at >= now()",
+                prefix,
+            )
+        )
+
+    def release_owners(self, owners: list[str]) -> None:
+        """Drop every claim of `owners` (processes known to be gone)."""
+        if owners:
+            self._run(
+                lambda cursor: cursor.execute(
+                    f"DELETE FROM {CLAIMS} WHERE owner = ANY(%s)", (owners,)
+                )
+            )
+
+    def watch(self, key: str) -> tuple[SharedEntry | None, bool]:
+        """The entry stored under `key`, if any, and whether a live claim is held on it."""
+        return _stored(self._run(lambda cursor: _fetch(cursor, _WATCH, {"key": key})))
 
     def replace(self, key: str, entry: SharedEntry) -> None:
         """Store an answer in place of the key's (a repair under the first question's key)."""
@@ -170,7 +258,8 @@ class SharedCache:
     def _run(self, work: Callable[[Cursor], T]) -> T:
         """`work` on this process's connection; once more on a fresh connection when the
         old one turns out broken (a restarted server, a dropped idle link). Every statement
-        here is safe to repeat: a put that did commit conflicts with itself on the retry."""
+        here is safe to repeat: a put that did commit conflicts with itself on the retry, a
+        claim that did renews itself."""
         import psycopg2
 
         with self._lock:
@@ -249,6 +338,17 @@ def _entry(row: tuple[Any, ...]) -> SharedEntry:
     )
 
 
+def _owners(cursor: Cursor, query: str, prefix: str) -> list[str]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    cursor.execute(query, (escaped + "%",))
+    return [str(row[0]) for row in cursor.fetchall()]
+
+
+def _stored(row: tuple[Any, ...]) -> tuple[SharedEntry | None, bool]:
+    """A row of `_stored_and_claim`: the entry (None where no answer is stored) and the flag."""
+    return (None if row[0] is None else _entry(row[:6])), bool(row[6])
+
+
 def _values(key: str, entry: SharedEntry) -> tuple[Any, ...]:
     reply = entry.reply
     return (
@@ -263,13 +363,17 @@ def _values(key: str, entry: SharedEntry) -> tuple[Any, ...]:
 
 
 def _create_table(cursor: Cursor) -> None:
-    """Creates the table unless it exists, looking first: a user who may not create tables
-    (PostgreSQL 15's default for `public`) still uses a table an administrator made."""
+    """Creates the tables unless they exist, looking first: a user who may not create tables
+    (PostgreSQL 15's default for `public`) still uses tables an administrator made."""
     from psycopg2 import errors
 
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
-    if cursor.fetchone()[0]:
-        return
-    # Another process may create it at the same moment: IF NOT EXISTS is not atomic.
-    with suppress(errors.UniqueViolation, errors.DuplicateTable):
-        cursor.execute(_SCHEMA)
+    cursor.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL", (TABLE, CLAIMS)
+    )
+    for exists, schema in zip(cursor.fetchone(), (_SCHEMA, _CLAIMS_SCHEMA), strict=True):
+        if exists:
+            continue
+        # Another process may create it at the same moment: IF NOT EXISTS is not atomic, and
+        # the loser's error is any of these (its row type's name is taken: DuplicateObject).
+        with suppress(errors.UniqueViolation, errors.DuplicateTable, errors.DuplicateObject):
+            cursor.execute(schema)

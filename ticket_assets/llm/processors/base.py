@@ -4,7 +4,8 @@ the node's status (calls finished and failed, and why it stopped), kept apart fr
 A paid call is journaled as it is sent (the online processor) and again, with its answer
 cached in the same transaction, the moment its answer arrives (`NodeCalls.keep`). With a
 shared cache, the answer kept is the one stored first under the call's key by any machine:
-the processors use what `keep` returns, while the ledger records the call they made.
+the processors use what `keep` returns, while the ledger records the call they made; and
+`keep` releases the claim the call was paid under (claims.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ticket_assets.llm.types import CallRecord, LLMCallError, ProviderReply
 
 if TYPE_CHECKING:
     from ticket_assets.config import ModelConfig, RunConfig
+    from ticket_assets.llm.claims import Claim
+    from ticket_assets.llm.shared_cache import SharedEntry
 
 # Calls finished before the error rate is judged, so one early failure does not stop a run.
 MIN_CALLS_FOR_ERROR_RATE = 20
@@ -118,8 +121,15 @@ class NodeCalls:
         """The call's answer from the response cache (a free ledger row), if it is there."""
         call.cache_key = cache_key(call, self.model, self.config.seed)
         reply = self.cache.get(call.cache_key) if self.use_cache else None
-        if reply is None:
-            return None
+        return None if reply is None else self.hit(call, reply, attempt)
+
+    def served(self, call: Call, entry: SharedEntry, attempt: int) -> Fetched:
+        """The answer another machine paid for while this one waited on its claim, found in
+        the shared tier: copied to this machine's file and served as a cache hit."""
+        return self.hit(call, self.cache.adopt(call.cache_key, entry), attempt)
+
+    def hit(self, call: Call, reply: ProviderReply, attempt: int) -> Fetched:
+        """A cached answer as the call's reply: a free ledger row."""
         return Fetched(reply, self.record(call, reply, attempt, cache_hit=True))
 
     def request_body(self, call: Call) -> dict[str, Any]:
@@ -136,16 +146,24 @@ class NodeCalls:
     def paid(self, record: CallRecord) -> PaidCall:
         return PaidCall(str(self.config.database_path), self.config.dataset, self.run_id, record)
 
-    def keep(self, call: Call, reply: ProviderReply, record: CallRecord) -> ProviderReply:
+    def keep(
+        self, call: Call, reply: ProviderReply, record: CallRecord, claim: Claim | None = None
+    ) -> ProviderReply:
         """Journal a paid call's answer as soon as it arrives (replacing the entry made when
-        it was sent), with the answer cached in the same transaction. Returns the answer to
-        use: `reply`, or the one another machine stored under the call's key first (so
-        every machine writes the same rows)."""
+        it was sent), with the answer cached in the same transaction, and `claim` released
+        as it is shared. Returns the answer to use: `reply`, or the one another machine
+        stored under the call's key first (so every machine writes the same rows)."""
         paid = self.paid(record)
         if not self.use_cache:
             self.cache.journal(paid)
             return reply
-        return self.cache.put(call.cache_key, reply, model=self.model.model, paid=paid)
+        if claim is None:
+            return self.cache.put(call.cache_key, reply, model=self.model.model, paid=paid)
+        kept = self.cache.put(
+            call.cache_key, reply, model=self.model.model, paid=paid, claimant=claim.owner
+        )
+        claim.held = False  # released by the put, with the answer
+        return kept
 
     def estimate(
         self, call: Call, attempt: int, prompt_tokens: int, output_tokens: int = 0

@@ -4,6 +4,10 @@
 A call is journaled the moment its request is written (the provider's `on_send`), so a process
 killed from then on still has it booked; an error answer takes the entry out (not billed),
 a timeout leaves it (a server may finish and bill it anyway, see `book_unanswered`).
+
+With a shared cache, a call that missed both tiers is paid only under a claim on its key
+(claims.py); a call another owner claimed waits for that answer outside the throttle (no
+slot held, no request counted) and is served it as a cache hit.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Sequence
 from functools import cache
 
+from ticket_assets.llm.claims import Claim, Claims, ClaimTaken, lease_for, poll_delays
 from ticket_assets.llm.journal import PaidCall
 from ticket_assets.llm.planning import Call
 from ticket_assets.llm.processors.base import Fetched, NodeCalls, NodeStopped
@@ -30,6 +35,8 @@ from ticket_assets.llm.types import (
     ProviderTimeout,
 )
 
+NOT_ASKED = "not asked: the node stopped early"
+
 
 @cache
 def throttle_for(model: str, api_base: str | None, settings: ThrottleSettings) -> Throttle:
@@ -42,15 +49,16 @@ class OnlineProcessor:
     def __init__(self, calls: NodeCalls) -> None:
         self.ctx = calls
         model = calls.model
-        self.throttle = throttle_for(
-            model.model,
-            model.api_base,
-            ThrottleSettings(
-                concurrency=model.concurrency,
-                requests_per_minute=model.requests_per_minute,
-                tokens_per_minute=model.tokens_per_minute,
-                max_retries=model.max_retries,
-            ),
+        settings = ThrottleSettings(
+            concurrency=model.concurrency,
+            requests_per_minute=model.requests_per_minute,
+            tokens_per_minute=model.tokens_per_minute,
+            max_retries=model.max_retries,
+        )
+        self.throttle = throttle_for(model.model, model.api_base, settings)
+        shared = calls.cache.shared if calls.use_cache else None
+        self.claims = (
+            None if shared is None else Claims(shared, lease_for(settings, model.timeout_s))
         )
         throttle = self.throttle
         self.on_headers = lambda headers: throttle.observe(quota(headers))
@@ -59,17 +67,65 @@ class OnlineProcessor:
         self.output_tokens: list[int] = []
 
     async def fetch(self, calls: Sequence[Call], attempt: int) -> list[Fetched]:
-        return list(await asyncio.gather(*(self._fetch(call, attempt) for call in calls)))
+        claims = self.claims
+        if claims is None:
+            replies = (self._fetch(call, attempt) for call in calls)
+        else:
+            replies = (self._fetch_claimed(claims, call, attempt) for call in calls)
+        return list(await asyncio.gather(*replies))
 
-    async def _fetch(self, call: Call, attempt: int) -> Fetched:
-        """The reply to one call: from the cache, or online through the throttle."""
-        ctx, status = self.ctx, self.ctx.status
-        if status.stop is not None:
-            return Fetched(error="not asked: the node stopped early")
-        started = time.perf_counter()
+    async def _fetch_claimed(self, claims: Claims, call: Call, attempt: int) -> Fetched:
+        """The reply to one call with a shared cache: from the cache; paid under a claim on
+        its key; or, while another owner holds the claim, that owner's answer."""
+        ctx = self.ctx
+        if ctx.status.stop is not None:
+            return Fetched(error=NOT_ASKED)
         cached = ctx.cached(call, attempt)
         if cached is not None:
             return cached
+        while True:
+            claim, stored = claims.take(call.cache_key)
+            if stored is not None:  # by now another machine paid for it
+                return ctx.served(call, stored, attempt)
+            if claim is not None:
+                try:
+                    return await self._fetch(call, attempt, claim)
+                except ClaimTaken:
+                    pass  # it ran out as the call waited for a slot: wait for the new owner
+                finally:
+                    claim.release()
+            fetched = await self._await_owner(claims, call, attempt)
+            if fetched is not None:
+                return fetched
+
+    async def _await_owner(self, claims: Claims, call: Call, attempt: int) -> Fetched | None:
+        """The answer to a call another owner claimed, served as a cache hit once stored;
+        None once the claim is gone without one (its owner failed, or died and its lease ran
+        out): the caller claims the call again. Waits outside the throttle."""
+        ctx = self.ctx
+        for delay in poll_delays():
+            await asyncio.sleep(delay)
+            if ctx.status.stop is not None:
+                break
+            stored, claimed = claims.watch(call.cache_key)
+            if stored is not None:
+                return ctx.served(call, stored, attempt)
+            if not claimed:
+                return None
+        return Fetched(error=NOT_ASKED)
+
+    async def _fetch(self, call: Call, attempt: int, claim: Claim | None = None) -> Fetched:
+        """The reply to one call: from the cache, or online through the throttle. Under
+        `claim` (the cache was just asked), raises ClaimTaken if another owner took the claim
+        over before the call was sent."""
+        ctx, status = self.ctx, self.ctx.status
+        if status.stop is not None:
+            return Fetched(error=NOT_ASKED)
+        started = time.perf_counter()
+        if claim is None:
+            cached = ctx.cached(call, attempt)
+            if cached is not None:
+                return cached
         prompt_tokens = call.prompt_tokens
         worst_case = ctx.price.max_cost(prompt_tokens, call.max_tokens)
         try:
@@ -85,6 +141,8 @@ class OnlineProcessor:
             # Checked here, after waiting for a slot: the node may have stopped meanwhile.
             if status.stop is not None:
                 raise NodeStopped
+            if claim is not None:
+                claim.hold()
             sent = ctx.paid(ctx.estimate(call, attempt, prompt_tokens))
             left: list[PaidCall] = []
 
@@ -116,7 +174,7 @@ class OnlineProcessor:
         try:
             reply, attempts = await self.throttle.call(send, tokens=prompt_tokens + call.max_tokens)
         except NodeStopped:
-            return Fetched(error="not asked: the node stopped early")
+            return Fetched(error=NOT_ASKED)
         except ProviderError as error:
             if isinstance(error, EndpointError):  # no other call can succeed: stop at once
                 status.halt(LLMCallError(f"node {ctx.node}: {error}"))
@@ -133,7 +191,7 @@ class OnlineProcessor:
             latency_s=time.perf_counter() - started,
             call_id=answered[-1].record.call_id,
         )
-        kept = ctx.keep(call, reply, record)  # another machine's answer, if stored first
+        kept = ctx.keep(call, reply, record, claim)  # another machine's answer, if stored first
         self.output_tokens.append(reply.output_tokens)
         return Fetched(kept, record)
 
