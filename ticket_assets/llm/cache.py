@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from ticket_assets.llm import journal
 from ticket_assets.llm.journal import PaidCall
-from ticket_assets.llm.shared_cache import CacheStats, SharedCache, SharedCacheError, SharedEntry
+from ticket_assets.llm.shared_cache import (
+    RESPONSE_COLUMNS,
+    CacheStats,
+    SharedCache,
+    SharedCacheError,
+    SharedEntry,
+)
 from ticket_assets.llm.types import ProviderReply
 
 if TYPE_CHECKING:
@@ -44,17 +50,7 @@ __all__ = ["CacheCorruptError", "CacheStats", "ResponseCache"]
 
 BUSY_TIMEOUT_S = 30.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    text TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cached_tokens INTEGER NOT NULL,
-    created_at TEXT NOT NULL
-)
-"""
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS responses ({RESPONSE_COLUMNS})"
 
 
 class CacheCorruptError(RuntimeError):
@@ -324,16 +320,6 @@ def _now() -> str:
 
 
 def _insert(connection: sqlite3.Connection, key: str, entry: SharedEntry) -> None:
-    reply = entry.reply
     connection.execute(
-        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            key,
-            entry.model,
-            reply.text,
-            reply.input_tokens,
-            reply.output_tokens,
-            reply.cached_tokens,
-            entry.created_at,
-        ),
+        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", entry.row(key)
     )

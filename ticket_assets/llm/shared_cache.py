@@ -46,8 +46,8 @@ _COLUMNS = "key, model, text, input_tokens, output_tokens, cached_tokens, create
 # Shown in place of a connection string, so no password reaches an error, a log or the CLI.
 _SHOWN_KEYWORDS = ("host", "hostaddr", "port", "dbname", "user")
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
+# The responses table's columns, the same in the local SQLite file (cache.py) and here.
+RESPONSE_COLUMNS = """
     key TEXT PRIMARY KEY,
     model TEXT NOT NULL,
     text TEXT NOT NULL,
@@ -55,8 +55,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     output_tokens INTEGER NOT NULL,
     cached_tokens INTEGER NOT NULL,
     created_at TEXT NOT NULL
-)
 """
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} ({RESPONSE_COLUMNS})"
 _CLAIMS_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {CLAIMS} (
     key TEXT PRIMARY KEY,
@@ -138,6 +138,19 @@ class SharedEntry:
     model: str
     created_at: str
 
+    def row(self, key: str) -> tuple[Any, ...]:
+        """The values of the responses table's columns, in order."""
+        reply = self.reply
+        return (
+            key,
+            self.model,
+            reply.text,
+            reply.input_tokens,
+            reply.output_tokens,
+            reply.cached_tokens,
+            self.created_at,
+        )
+
 
 @dataclass(frozen=True)
 class CacheStats:
@@ -191,7 +204,7 @@ class SharedCache:
         """Store a freshly paid answer unless the key already has one; returns the entry
         stored under the key (the canonical one, which every machine uses). `claimant`'s
         claim on the key, if given, is released in the same statement."""
-        statement, params = _PUT_NEW, _values(key, entry)
+        statement, params = _PUT_NEW, entry.row(key)
         if claimant is not None:
             statement, params = _RELEASED_BY_PUT + statement, (key, claimant, *params)
         return _entry(self._run(lambda cursor: _fetch(cursor, statement, params)))
@@ -234,7 +247,7 @@ class SharedCache:
 
     def replace(self, key: str, entry: SharedEntry) -> None:
         """Store an answer in place of the key's (a repair under the first question's key)."""
-        self._run(lambda cursor: cursor.execute(_REPLACE, _values(key, entry)))
+        self._run(lambda cursor: cursor.execute(_REPLACE, entry.row(key)))
 
     def discard(self, key: str) -> None:
         self._run(lambda cursor: cursor.execute(f"DELETE FROM {TABLE} WHERE key = %s", (key,)))
@@ -347,19 +360,6 @@ def _owners(cursor: Cursor, query: str, prefix: str) -> list[str]:
 def _stored(row: tuple[Any, ...]) -> tuple[SharedEntry | None, bool]:
     """A row of `_stored_and_claim`: the entry (None where no answer is stored) and the flag."""
     return (None if row[0] is None else _entry(row[:6])), bool(row[6])
-
-
-def _values(key: str, entry: SharedEntry) -> tuple[Any, ...]:
-    reply = entry.reply
-    return (
-        key,
-        entry.model,
-        reply.text,
-        reply.input_tokens,
-        reply.output_tokens,
-        reply.cached_tokens,
-        entry.created_at,
-    )
 
 
 def _create_table(cursor: Cursor) -> None:
