@@ -43,6 +43,7 @@ LEAKS = re.compile(
 )
 
 
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # German written without umlauts or ß, as careless generators do.
 TRANSLITERATED = re.compile(r"\b(fuer|ueber|koennen|moechte|Gruesse|Gruss|waere|hoeren)\b")
 
@@ -169,27 +170,41 @@ def test_no_placeholders_template_syntax_or_empty_sentences(simulation: Simulati
         assert "\n" not in row["subject"]
 
 
-def test_lengths_look_like_real_support_mail(simulation: Simulation) -> None:
-    bodies = [len(row["body"]) for row in simulation.rows]
+def test_lengths_spread_like_real_support_mail(simulation: Simulation) -> None:
+    """One-line notes to long reports: the public dataset's p10 / p90 are 240 / 1,432."""
+    deciles = statistics.quantiles((len(row["body"]) for row in simulation.rows), n=10)
+    assert deciles[0] <= 350
+    assert deciles[-1] >= 1000
+    assert 450 <= statistics.median(len(row["body"]) for row in simulation.rows) <= 900
     subjects = [len(row["subject"]) for row in simulation.rows]
-    assert 400 <= statistics.median(bodies) <= 900
-    assert min(bodies) >= 250
-    assert 25 <= statistics.median(subjects) <= 70
-    assert max(subjects) <= 90
+    assert 25 <= statistics.median(subjects) <= 80
+    assert max(subjects) <= 130
     assert statistics.median(len(row["first_response"]) for row in simulation.rows) >= 300
 
 
-def test_emails_are_signed_by_the_customer(simulation: Simulation) -> None:
+def test_emails_are_signed_by_the_customer_or_forwarded_by_them(simulation: Simulation) -> None:
+    forwarded = 0
     for row in simulation.rows:
-        assert row["body"].endswith(f"\n{row['customer_name']}")
-        assert row["product"] in row["body"]
+        body = row["body"]
+        if "\n" + row["customer_name"] + "\n\n" in body:  # the forwarder's note, then the mail
+            forwarded += 1
+        else:
+            assert body.endswith(row["customer_name"]), body
+    assert 0.03 <= forwarded / TICKETS <= 0.2
+    named = sum(row["product"] in row["subject"] + row["body"] for row in simulation.rows)
+    assert named / TICKETS >= 0.8
 
 
-def test_german_continues_the_salutation_in_lower_case(simulation: Simulation) -> None:
+def test_paragraphs_start_with_a_capital_except_german_after_the_salutation(
+    simulation: Simulation,
+) -> None:
     for row in simulation.rows:
+        paragraphs = row["body"].split("\n\n")
+        for previous, paragraph in zip(["", *paragraphs], paragraphs, strict=False):
+            if paragraph[0].islower():
+                assert row["language"] == "DE", paragraph
+                assert previous.endswith(","), (previous, paragraph)  # DE continues the salutation
         if row["language"] == "DE":
-            first_sentence = row["body"].split("\n\n")[1]
-            assert first_sentence[0].islower(), first_sentence
             assert not TRANSLITERATED.search(row["body"]), row["body"]
 
 
@@ -200,11 +215,15 @@ def test_paraphrase_rewords_but_keeps_the_facts(simulation: Simulation) -> None:
     ):
         assert paraphrase["body"] != draft["body"]
         different_subjects += paraphrase["subject"] != draft["subject"]
-        assert row["product"] in paraphrase["body"]
+        draft_text = draft["subject"] + draft["body"]
+        if row["product"] in draft_text:
+            assert row["product"] in paraphrase["subject"] + paraphrase["body"]
         assert row["customer_name"] in paraphrase["body"]
-        shared = set(draft["body"].split(". ")) & set(paraphrase["body"].split(". "))
-        assert len(shared) <= 2, shared
-    assert different_subjects / TICKETS >= 0.9
+        # Details of the situation stay word for word; the rest is reworded.
+        sentences = {s for s in SENTENCE.split(draft["body"]) if not s.startswith("- ")}
+        shared = sentences & set(SENTENCE.split(paraphrase["body"]))
+        assert len(shared) <= len(sentences) / 2 + 2, shared
+    assert different_subjects / TICKETS >= 0.6
 
 
 def test_translation_keeps_names_and_differs_for_draft_and_paraphrase(
@@ -215,7 +234,6 @@ def test_translation_keeps_names_and_differs_for_draft_and_paraphrase(
     ):
         if translated_draft is None:
             continue
-        assert row["product"] in row["body"]
         assert row["customer_name"] in row["body"]
         assert translated_draft["body"] != row["body"]
         assert translated_draft["body"] != draft["body"]
@@ -255,17 +273,37 @@ def test_tags_fit_an_urgent_outage(tables: Tables, provider: OfflineProvider) ->
         row["ticket_id"] = ticket_id("EN", index)
         tags = provider.tagging({**row, "tag_vocabulary": list(tables.tag_vocabulary)})["tags"]
         assert {"Outage", "Service Disruption", "Availability"} & set(tags)
-        assert {"Urgent", "High Priority", "Critical", "Escalation", "Disruption"} & set(tags)
+
+
+def test_no_tag_names_a_label(simulation: Simulation) -> None:
+    """A tag reading "High Priority" or "Incident" hands a classifier its label."""
+    named = {"High Priority", "Medium Priority", "Low Priority", "Incident", "Change Request"}
+    assert not any(named & set(row["tags"]) for row in simulation.rows)
+
+
+def test_tags_follow_the_situation_the_email_describes(
+    tables: Tables, provider: OfflineProvider, simulation: Simulation
+) -> None:
+    def recurs(row: dict[str, Any]) -> bool:
+        return provider.situation(row).get("recurrence") in ("repeated", "after_fix")
+
+    recurring = [row for row in simulation.rows if recurs(row)]
+    others = [row for row in simulation.rows if not recurs(row)]
+    assert len(recurring) >= 30
+    assert sum("Recurring Issue" in row["tags"] for row in recurring) / len(recurring) >= 0.5
+    assert sum("Recurring Issue" in row["tags"] for row in others) / len(others) <= 0.1
 
 
 def test_topics_are_allowed_and_fit_the_product(tables: Tables, simulation: Simulation) -> None:
-    fitting = 0
+    fitting = made_for = 0
     for row in simulation.rows:
         topic = tables.topics[row["topic"]]
         assert row["topic"] in tables.topics_for(row["queue"], row["type"])
-        kinds = set(tables.products[row["product"]].kinds)
-        fitting += not topic.product_kinds or bool(kinds & set(topic.product_kinds))
-    assert fitting / TICKETS >= 0.95
+        product = tables.products[row["product"]]
+        made_for += topic.fits(product)
+        fitting += topic.fits(product, loosely=True)
+    assert made_for / TICKETS >= 0.6  # a topic listing the product
+    assert fitting / TICKETS >= 0.97  # at least one for its kind of product
 
 
 def test_first_response_addresses_the_customer_and_signs_with_the_agent(

@@ -69,8 +69,17 @@ def test_every_queue_and_type_pair_with_weight_has_its_own_topic(tables: Tables)
     for type_ in tables.types:
         for queue in tables.queues:
             topics = [tables.topics[name] for name in tables.topics_for(queue, type_)]
-            assert all(topic.queue == queue for topic in topics)
+            assert all(topic.weight_in(queue) > 0 for topic in topics)
             assert any(type_ in topic.types or not topic.types for topic in topics), (queue, type_)
+
+
+def test_a_topic_belongs_to_other_queues_with_a_share_of_its_weight(tables: Tables) -> None:
+    shared = [topic for topic in tables.topics.values() if topic.other_queues]
+    assert len(shared) >= 20
+    for topic in shared:
+        for queue, share in topic.other_queues.items():
+            assert topic.name in tables.topics_for(queue, (topic.types or tables.types)[0])
+            assert 0 < topic.weight_in(queue) <= topic.weight_in(topic.queue) * share + 1e-9
 
 
 # --- sampling ---------------------------------------------------------------------------------
@@ -302,7 +311,7 @@ def test_a_new_queue_only_needs_rows_in_the_tables(tmp_path: Path) -> None:
         with (directory / "priorities.csv").open("a", encoding="utf-8") as file:
             file.write("Legal,20,60,20\n")
         with (directory / "topics.csv").open("a", encoding="utf-8") as file:
-            file.write("Contract review for a reseller agreement,Legal,Request,,1,Contract\n")
+            file.write("Contract review for a reseller agreement,Legal,,Request,,,1,Contract\n")
         _replace(
             directory / "product_kinds.csv",
             "software,Technical Support;",

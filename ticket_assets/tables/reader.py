@@ -177,3 +177,25 @@ def read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(error, "problem", None) or "syntax error"
         raise TablesError(f"{path}: {where}not valid YAML: {problem}") from None
+
+
+def weighted_choices(
+    row: CsvRow, column: str, allowed: Sequence[str], what: str
+) -> dict[str, float]:
+    """A ';'-separated list of `label:weight` (weight 0-1, default 0.5) of allowed labels."""
+    chosen: dict[str, float] = {}
+    for part in row.values.get(column, "").split(";"):
+        label, _, raw = part.strip().partition(":")
+        label = label.strip()
+        if not label:
+            continue
+        if label not in allowed:
+            raise row.fail(column, f"{label!r} is not {what}; allowed: {', '.join(allowed)}")
+        try:
+            weight = float(raw) if raw.strip() else 0.5
+        except ValueError:
+            weight = -1.0
+        if not 0 <= weight <= 1:
+            raise row.fail(column, f"{part.strip()!r}: the weight after ':' must be 0-1")
+        chosen[label] = weight
+    return chosen

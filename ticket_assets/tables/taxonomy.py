@@ -24,8 +24,9 @@ from ticket_assets.tables.phrases import (
     priority_levels,
     reference_bank,
 )
-from ticket_assets.tables.reader import CsvTable, TablesError, unique_labels
+from ticket_assets.tables.reader import CsvTable, TablesError, unique_labels, weighted_choices
 from ticket_assets.tables.sampling import Sampling, Weighted, balanced_tables, mixture
+from ticket_assets.tables.situations import Situations, load_situations
 from ticket_assets.tables.vocabulary import load_tag_synonyms
 
 TAG_FIELDS = ("type", "queue", "priority", "any")
@@ -48,6 +49,23 @@ class Topic:
     product_kinds: tuple[str, ...]  # empty: fits any product
     weight: float
     tags: tuple[str, ...]
+    other_queues: Mapping[str, float] = field(default_factory=dict)  # queue -> share of weight
+    products: tuple[str, ...] = ()  # the products it fits; empty: any of its product kinds
+
+    def weight_in(self, queue: str) -> float:
+        """Its weight among `queue`'s topics: full in its own queue, a share in the others."""
+        return (
+            self.weight if queue == self.queue else self.weight * self.other_queues.get(queue, 0.0)
+        )
+
+    def fits(self, product: Product | None, *, loosely: bool = False) -> bool:
+        """Whether the topic makes sense for `product`: listed in its products (if it lists
+        any), or, `loosely`, of one of its product kinds."""
+        if product is None:
+            return True
+        if self.products and not loosely:
+            return product.name in self.products
+        return not self.product_kinds or bool(set(product.kinds) & set(self.product_kinds))
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,7 @@ class Tables:
     priority_levels: Mapping[str, str]  # priority label -> one of PRIORITY_LEVELS
     tag_associations: Mapping[str, Mapping[str, TagAssociation]]  # field -> value -> tags
     phrases: Mapping[str, Mapping[str, Any]]  # language -> phrase bank (tables/offline)
+    situations: Situations  # what e-mails describe, by type and priority (situations.csv)
     _sampling: Sampling = field(repr=False)
 
     @classmethod
@@ -181,7 +200,7 @@ class Tables:
             directory,
             "topics.csv",
             ("topic", "queue", "weight"),
-            ("types", "product_kinds", "tags"),
+            ("types", "product_kinds", "tags", "other_queues", "products"),
         )
         unique_labels(topic_rows, "topic")
         topics = {
@@ -192,6 +211,8 @@ class Tables:
                 product_kinds=row.choices("product_kinds", kinds, "a kind in product_kinds.csv"),
                 weight=row.weight("weight"),
                 tags=row.tags("tags", vocabulary),
+                other_queues=weighted_choices(row, "other_queues", queues, "a queue"),
+                products=row.choices("products", tuple(products), "a product in products.csv"),
             )
             for row in topic_rows
         }
@@ -235,6 +256,7 @@ class Tables:
             priority_levels=priority_levels(priorities),
             tag_associations=tag_associations,
             phrases=phrases,
+            situations=load_situations(directory, tuple(type_phrasing.values()), vocabulary),
             _sampling=Sampling(
                 type=Weighted.of(type_weights.items()),
                 queue_by_type=queue_by_type,
@@ -273,6 +295,11 @@ class Tables:
             "customer_name": f"{rng.choice(customer_first)} {rng.choice(customer_last)}",
             "agent_name": f"{rng.choice(agent_first)} {rng.choice(agent_last)}",
         }
+
+    def first_names(self, language: str) -> tuple[str, ...]:
+        """Customers' first names in `language` (names.yaml); empty for a language without."""
+        names = self._sampling.names.get(language.upper())
+        return names[0] if names else ()
 
     def label_shares(self) -> dict[str, dict[str, float]]:
         """How often `sample_ticket` draws each type, queue, priority and business type."""
@@ -345,7 +372,7 @@ def _topic_index(
 ) -> dict[tuple[str, str], tuple[str, ...]]:
     index = {}
     for queue in queues:
-        in_queue = [topic for topic in topics.values() if topic.queue == queue]
+        in_queue = [topic for topic in topics.values() if topic.weight_in(queue) > 0]
         if not in_queue:
             raise table.error(f"queue {queue!r} has no topics; every queue needs at least one")
         for type_ in types:

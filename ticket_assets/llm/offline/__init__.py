@@ -35,7 +35,7 @@ class OfflineProvider:
         self._tables = tables
         self._seed = seed
         self._email = EmailWriter(tables, load_phrase_books(tables), seed)
-        self._tagger = Tagger(tables, seed)
+        self._tagger = Tagger(tables, seed, self._email.situation)
 
     def respond(
         self,
@@ -59,16 +59,18 @@ class OfflineProvider:
         type_, queue, product = (column(variables, name) for name in ("type", "queue", "product"))
         allowed = [str(topic) for topic in variables.get("allowed_topics") or ()]
         allowed = allowed or list(tables.topics_for(queue, type_))
-        # Prefer topics that fit the product (no "wrong item delivered" for a cloud service).
-        kinds = set(known.kinds) if (known := tables.products.get(product)) else set()
-        fitting = [
-            name
-            for name in allowed
-            if (topic := tables.topics.get(name)) is None
-            or not topic.product_kinds
-            or not kinds
-            or kinds.intersection(topic.product_kinds)
-        ] or allowed
+        # Prefer topics made for the product, then ones of its kind (no "wrong item
+        # delivered" for a cloud service), then any allowed one.
+        known = tables.products.get(product)
+
+        def fitting(loosely: bool) -> list[str]:
+            return [
+                name
+                for name in allowed
+                if (topic := tables.topics.get(name)) is None or topic.fits(known, loosely=loosely)
+            ]
+
+        candidates = fitting(False) or fitting(True) or allowed
         rng = stable_rng(
             self._seed,
             "topic",
@@ -80,9 +82,10 @@ class OfflineProvider:
             variables.get("business_type", ""),
         )
         weighted = Weighted.of(
-            (name, topic.weight if (topic := tables.topics.get(name)) else 1.0) for name in fitting
+            (name, topic.weight_in(queue) if (topic := tables.topics.get(name)) else 1.0)
+            for name in candidates
         )
-        return {"topic": weighted.pick(rng) if weighted else rng.choice(fitting)}
+        return {"topic": weighted.pick(rng) if weighted else rng.choice(candidates)}
 
     def email_draft(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         ticket = self._email.ticket(variables)
@@ -106,6 +109,10 @@ class OfflineProvider:
         given = self._email.identify(ticket, source, column(variables, "body"))
         subject, body = self._email.rendered(ticket, given or 0, target)
         return {"subject": subject, "body": body}
+
+    def situation(self, variables: Mapping[str, Any]) -> dict[str, str]:
+        """What the ticket's e-mail describes (tables/situations.csv): fact -> value."""
+        return self._email.situation(variables)
 
     def tagging(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         return {"tags": self._tagger.tags(variables)}

@@ -32,14 +32,35 @@ EMAIL_PLACEHOLDERS = frozenset(
         "error_code",
         "version",
         "asset_tag",
+        "time",
+        "date",
+        "due_date",
+        "due_time",
+        "weekday",
+        "colleague",
+        "count",
+        "minutes",
+        "building",
+        "device",
+        "system",
+        "browser",
+        "reference",
     }
 )
 REPLY_PLACEHOLDERS = frozenset(
     {"customer_name", "first_name", "product", "title", "hours", "ticket_id"}
 )
-MONEY_PLACEHOLDERS = frozenset({"amount"})
+# Formats: how a language writes money, dates and times.
+FORMAT_PLACEHOLDERS = {
+    "money": frozenset({"amount"}),
+    "date": frozenset({"day", "month"}),
+    "time": frozenset({"hour", "minute"}),
+}
 # Topic titles appear in e-mails and replies alike, so they may only name the product.
 TITLE_PLACEHOLDERS = frozenset({"product"})
+
+# The labels of a detailed report's fact lines ("Version: 4.2.1").
+REPORT_LABELS = ("product", "version", "system", "browser", "error", "users", "since", "reference")
 
 _FORMATTER = string.Formatter()
 
@@ -52,10 +73,21 @@ class PhraseBook:
         self.opening: Sequence[str] = data["opening"]
         self.personas: Mapping[str, str] = data.get("personas") or {}
         self.topics: Mapping[str, Mapping[str, Any]] = data.get("topics") or {}
+        self.subjects: Sequence[str] = data["subjects"]
+        self.situations: Mapping[str, Mapping[str, Sequence[str]]] = data["situations"]
+        self.report: Mapping[str, Any] = data["report"]
+        self.forward: Mapping[str, Any] = data["forward"]
+        self.fillers: Mapping[str, Sequence[str]] = data["fillers"]
+        self.weekdays: Sequence[str] = data["calendar"]["weekdays"]
+        self.months: Sequence[str] = data["calendar"]["months"]
         self.reply: Mapping[str, Any] = data["reply"]
         self.reply_prefix: str = data["reply_prefix"]
+        self.forward_prefix: str = data["forward_prefix"]
         self._money: str = data["money"]
         self._decimal_mark: str = data["decimal_mark"]
+        self._thousands_mark: str = data["thousands_mark"]
+        self._date: str = data["date"]
+        self._time: str = data["time"]
 
     def type(self, key: str) -> Mapping[str, Any]:
         return self.data["types"][key]
@@ -69,16 +101,23 @@ class PhraseBook:
     def register(self, tone_key: str) -> Mapping[str, Sequence[str]]:
         return self.data["registers"][self.tone(tone_key)["register"]]
 
-    def impact(self, level: str, fault: bool) -> Sequence[str]:
-        """How pressing the ticket sounds: the damage for faults, the urgency for requests."""
-        return self.data["priorities"][level]["impact" if fault else "urgency"]
+    def situation(self, fact: str, value: str) -> Sequence[str]:
+        """The sentences stating a fact's value; none for a value the bank does not word."""
+        return (self.situations.get(fact) or {}).get(value) or ()
 
     def topic(self, topic: str, queue_key: str) -> Mapping[str, Any]:
         """The topic's phrasing, or the queue's generic one for topics without an entry."""
         return self.topics.get(topic) or self.queue(queue_key)["topic"]
 
     def money(self, cents: int) -> str:
-        return self._money.format(amount=f"{cents // 100}{self._decimal_mark}{cents % 100:02d}")
+        euros = f"{cents // 100:,}".replace(",", self._thousands_mark)
+        return self._money.format(amount=f"{euros}{self._decimal_mark}{cents % 100:02d}")
+
+    def date(self, day: int, month: int) -> str:
+        return self._date.format(day=day, month=self.months[month % len(self.months)])
+
+    def time(self, hour: int, minute: int) -> str:
+        return self._time.format(hour=hour, minute=f"{minute:02d}")
 
 
 def load_phrase_books(tables: Tables) -> dict[str, PhraseBook]:
@@ -103,12 +142,12 @@ def load_phrase_books(tables: Tables) -> dict[str, PhraseBook]:
 
 
 def _allowed_placeholders(keys: tuple[str, ...]) -> frozenset[str]:
-    if keys[-1] == "title":
+    if "titles" in keys:
         return TITLE_PLACEHOLDERS
     if keys[0] == "reply":
         return REPLY_PLACEHOLDERS
-    if keys[0] == "money":
-        return MONEY_PLACEHOLDERS
+    if keys[0] in FORMAT_PLACEHOLDERS:
+        return FORMAT_PLACEHOLDERS[keys[0]]
     return EMAIL_PLACEHOLDERS
 
 
@@ -137,20 +176,43 @@ def _check_sections(tables: Tables, data: Mapping[str, Any], path: Path) -> None
             raise TablesError(f"{path}: {'.'.join(keys)}: missing or not {what}")
         return value
 
-    for key in ("money", "decimal_mark", "reply_prefix"):
+    for key in (
+        "money",
+        "decimal_mark",
+        "thousands_mark",
+        "date",
+        "time",
+        "reply_prefix",
+        "forward_prefix",
+    ):
         need((key,), str)
-    need(("opening",), list)
+    for keys in (
+        ("opening",),
+        ("subjects",),
+        ("calendar", "weekdays"),
+        ("calendar", "months"),
+        *(("fillers", name) for name in ("device", "system", "browser")),
+        *(("report", name) for name in ("intro", "attachment")),
+        ("forward", "note"),
+    ):
+        need(keys, list)
+    for key in REPORT_LABELS:
+        need(("report", key), str)
+    for key in ("header", "from", "sent", "subject"):
+        need(("forward", key), str)
+    for fact, choices in tables.situations.values.items():
+        for choice in choices:
+            if choice.value in (data.get("situations") or {}).get(fact, {}):
+                need(("situations", fact, choice.value), list)
     for key in ("greeting", "thanks", "steps_intro", "closing", "signoff"):
         need(("reply", key), list)
     for type_key in set(tables.type_phrasing.values()):
-        for slot in ("subject", "situation", "request"):
-            need(("types", type_key, slot), list)
-        if not need(("types", type_key, "fault"), bool, non_empty=False):
-            need(("types", type_key, "follow_up"), list)
+        need(("types", type_key, "fault"), bool, non_empty=False)
         need(("reply", "ack", type_key), list)
     for queue_key in set(tables.queue_phrasing.values()):
         need(("queues", queue_key, "team"), str)
-        need(("queues", queue_key, "topic", "title"), str)
+        need(("queues", queue_key, "reference"), list)
+        need(("queues", queue_key, "topic", "titles"), list)
         need(("queues", queue_key, "topic", "issue"), list)
         for slot in ("detail", "symptom", "tried"):
             need(("queues", queue_key, slot), list)
@@ -161,12 +223,9 @@ def _check_sections(tables: Tables, data: Mapping[str, Any], path: Path) -> None
         register = need(("tones", tone_key, "register"), str)
         need(("tones", tone_key, "closing"), list)
         need(("tones", tone_key, "remark"), list, non_empty=False)
-        need(("tones", tone_key, "subject_prefix"), list, non_empty=False)
         need(("registers", register, "greeting"), list)
         need(("registers", register, "signoff"), list)
     for level in PRIORITY_LEVELS:
-        need(("priorities", level, "impact"), list)
-        need(("priorities", level, "urgency"), list)
         need(("reply", "expectation", level), list)
     if "informal" in data["reply"]:  # optional: the informal reply (config styles)
         for key in ("greeting", "thanks", "steps_intro", "steps", "request_steps", "closing"):
@@ -176,6 +235,8 @@ def _check_sections(tables: Tables, data: Mapping[str, Any], path: Path) -> None
             need(("reply", "informal", "ack", kind), list)
         for level in PRIORITY_LEVELS:
             need(("reply", "informal", "expectation", level), list)
-    for topic in data.get("topics") or {}:
-        need(("topics", topic, "title"), str)
+    for topic, entry in (data.get("topics") or {}).items():
+        need(("topics", topic, "titles"), list)
         need(("topics", topic, "issue"), list)
+        if "details" in entry:
+            need(("topics", topic, "details"), list)

@@ -1,11 +1,12 @@
 """The customer's e-mail (nodes email_draft, paraphrase and translate).
 
-A draft is a set of choices (which variant of each slot, which paragraph layout, which order
-and invoice numbers) drawn from a generator seeded by the ticket's columns and never by the
-language. Rendering the same choices with another language's phrase book translates the
-e-mail; moving every choice to another variant and changing the layout paraphrases it. So
-translate and paraphrase need no hidden state: they recompute both candidate drafts and
-recognise which one they were given.
+A draft is a set of choices drawn from a generator seeded by the ticket's columns and never by
+the language: the situation it describes (tables/situations.csv, by type and priority), its
+layout (layout.py), which variant of each sentence, and the numbers, dates and names it
+quotes (fillers.py). Rendering the same choices with another language's phrase book
+translates the e-mail; moving every sentence to another variant that states the same facts
+and reordering the situation paraphrases it. So translate and paraphrase need no hidden
+state: they recompute both candidate drafts and recognise which one they were given.
 """
 
 from __future__ import annotations
@@ -19,43 +20,31 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ticket_assets.core.randomness import stable_rng
-from ticket_assets.llm.offline.bank import PhraseBook
+from ticket_assets.llm.offline.bank import REPORT_LABELS, PhraseBook
+from ticket_assets.llm.offline.fillers import Fillers, below, draw_fillers
 from ticket_assets.llm.offline.inputs import column, resolve
+from ticket_assets.llm.offline.layout import BLOCKS, Plan, plan, reshuffled, slots_of
 from ticket_assets.tables import REFERENCE_LANGUAGE, Tables
+from ticket_assets.tables.situations import OWN_TRIED
 
-# How often an optional slot appears (a slot whose variant list is empty never does).
-OPTIONAL_SHARES = {"subject_prefix": 0.6, "detail": 0.6, "symptom": 0.7, "remark": 0.7}
-PERSONA_SHARE = 0.5
 REPLY_PREFIX_SHARE = 0.06
-# Placeholders that name things rather than state facts; paraphrases may move them freely.
-NAME_PLACEHOLDERS = frozenset({"product", "team", "title"})
-# Longer subjects fall back to the bare title, then drop their prefixes.
-MAX_SUBJECT_LENGTH = 80
+# Placeholders that name things rather than state facts; paraphrases may move them freely
+# (not the product: a paraphrase that drops it loses what the ticket is about).
+NAME_PLACEHOLDERS = frozenset({"team", "title", "colleague", "device"})
+# Sentences whose variants say different things (two details of a topic are two facts): a
+# paraphrase keeps them and rewords the others.
+FIXED_SLOTS = frozenset({"detail", "detail2", "detail3", "queue_detail", "symptom", "persona"})
+# Sentences that must keep even the names they mention: a paraphrase of the subject or the
+# issue that drops the product loses what the ticket is about.
+STRICT_SLOTS = frozenset({"subject", "issue", "title"})
+RICH_SUBJECT_SHARE = 0.5  # subjects that quote a reference, version or day as people often do
+REPORT_INTRO_SHARE = 0.5
+# Longer subjects fall back to the bare title, then drop their prefixes; the limit is high
+# enough that this stays rare, since a subject cut in one language loses facts another keeps.
+MAX_SUBJECT_LENGTH = 120
 # Nodes of one ticket run in sequence; caching its drafts and renderings spares recomputing
 # them in paraphrase and translate (and for the same rows re-run in another partition).
 CACHE_SIZE = 4096
-
-# Paragraphs of the body by slot. The opening always comes first: German continues the
-# greeting's comma in lower case, and the bank's openings are written for that position.
-LAYOUTS: tuple[tuple[tuple[str, ...], ...], ...] = (
-    (
-        ("opening", "persona", "issue", "situation", "detail", "symptom"),
-        ("impact", "follow_up"),
-        ("request", "remark"),
-        ("closing",),
-    ),
-    (
-        ("opening", "persona", "issue", "symptom", "detail"),
-        ("situation", "follow_up", "impact"),
-        ("request", "remark", "closing"),
-    ),
-    (
-        ("opening", "persona", "issue"),
-        ("symptom", "situation", "impact"),
-        ("follow_up", "detail"),
-        ("request", "remark", "closing"),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -70,6 +59,7 @@ class Ticket:
     topic: str
     product: str
     customer_name: str
+    language: str  # the ticket's own language: its colleagues' names come from there
     seed_parts: tuple[str, ...]  # the raw columns that seed the choices
 
 
@@ -77,12 +67,12 @@ class Ticket:
 class Draft:
     """Every choice behind one e-mail, independent of the language it is rendered in."""
 
-    choices: Mapping[str, int]  # slot -> variant index; optional slots left out are absent
-    layout: int
-    persona: bool
+    facts: Mapping[str, str]  # the situation: fact -> value
+    layout: Plan
+    choices: Mapping[str, int]  # slot -> variant index
+    facts_block: tuple[str, ...]  # the report's fact lines (REPORT_LABELS)
     reply_prefix: bool
-    numbers: Mapping[str, str]
-    cents: int  # the amount placeholder, formatted per language
+    fillers: Fillers
 
 
 class EmailWriter:
@@ -120,7 +110,31 @@ class EmailWriter:
             topic=parts[6],
             product=parts[7],
             customer_name=parts[8],
+            language=str(variables.get("language") or REFERENCE_LANGUAGE).strip().upper(),
             seed_parts=parts,
+        )
+
+    def situation(self, variables: Mapping[str, Any]) -> dict[str, str]:
+        """What the ticket's e-mail describes. Seeded by the columns the tagging node also
+        reads, so tags follow the situation the e-mail states."""
+        tables = self._tables
+        type_, queue, priority, topic, product = (
+            column(variables, name) for name in ("type", "queue", "priority", "topic", "product")
+        )
+        rng = stable_rng(
+            self._seed,
+            "situation",
+            column(variables, "ticket_id"),
+            type_,
+            queue,
+            priority,
+            topic,
+            product,
+        )
+        return tables.situations.draw(
+            rng,
+            resolve(tables.type_phrasing, type_, "type", "types.csv"),
+            resolve(tables.priority_levels, priority, "priority", "priorities.csv"),
         )
 
     def book(self, language: str) -> PhraseBook:
@@ -142,32 +156,55 @@ class EmailWriter:
 
     def draft(self, ticket: Ticket) -> Draft:
         rng = stable_rng(self._seed, "email_draft", *ticket.seed_parts)
-        choices = {}
-        for slot, variants in _slots(self._reference, ticket).items():
-            share = OPTIONAL_SHARES.get(slot)
-            if variants and (share is None or rng.random() < share):
-                choices[slot] = _below(rng, len(variants))
+        facts = self.situation(dict(zip(_SITUATION_COLUMNS, _situation_parts(ticket), strict=True)))
+        slots = _slots(self._reference, ticket, facts)
+        layout = plan(facts.get("shape", "standard"), rng, lambda slot: bool(slots.get(slot, True)))
+        used = slots_of(layout) | {
+            "subject",
+            "title",
+            "reference",
+            "flag",
+            "signoff",
+            "report_intro",
+        }
+        choices = {slot: below(rng, len(slots[slot])) for slot in sorted(used) if slots.get(slot)}
+        details = len(slots["detail"])
+        for offset, slot in enumerate(("detail2", "detail3"), 1):  # other details than the first
+            if slot in choices:
+                if details > offset:
+                    choices[slot] = (choices.get("detail", 0) + offset) % details
+                else:
+                    del choices[slot]
+        rich = [i for i, subject in enumerate(slots["subject"]) if _facts(subject)]
+        if rich and rng.random() < RICH_SUBJECT_SHARE:
+            choices["subject"] = rich[below(rng, len(rich))]
+        if rng.random() >= REPORT_INTRO_SHARE:
+            choices.pop("report_intro", None)
+        fault = self._reference.type(ticket.type_key)["fault"]
         return Draft(
+            facts=facts,
+            layout=layout,
             choices=choices,
-            layout=_below(rng, len(LAYOUTS)),
-            persona=rng.random() < PERSONA_SHARE,
-            reply_prefix=rng.random() < REPLY_PREFIX_SHARE,
-            numbers=_numbers(rng),
-            cents=_between(rng, 1990, 89900),
+            facts_block=_facts_block(rng, facts, fault),
+            reply_prefix=facts.get("shape") != "forwarded" and rng.random() < REPLY_PREFIX_SHARE,
+            fillers=draw_fillers(rng),
         )
 
     def paraphrase(self, ticket: Ticket, draft: Draft) -> Draft:
-        """The same content in other words: every slot moves to another variant stating the
-        same facts (a slot whose variant is the only one with its facts keeps it), and the
-        layout changes."""
+        """The same content in other words: every sentence moves to another variant stating
+        the same facts (one whose variant is the only one with its facts keeps it), and the
+        situation's sentences change order."""
         rng = stable_rng(self._seed, "paraphrase", *ticket.seed_parts)
-        slots = _slots(self._reference, ticket)
+        slots = _slots(self._reference, ticket, draft.facts)
         return replace(
             draft,
             choices={
-                slot: _reworded(slots[slot], index, rng) for slot, index in draft.choices.items()
+                slot: index
+                if slot in FIXED_SLOTS
+                else _reworded(slots[slot], index, rng, strict=slot in STRICT_SLOTS)
+                for slot, index in draft.choices.items()
             },
-            layout=_other(draft.layout, len(LAYOUTS), rng),
+            layout=reshuffled(draft.layout, rng),
         )
 
     def identify(self, ticket: Ticket, language: str, body: str) -> int | None:
@@ -181,84 +218,161 @@ class EmailWriter:
     def render(self, ticket: Ticket, draft: Draft, language: str) -> tuple[str, str]:
         """(subject, body) of `draft` written in `language`."""
         book = self.book(language)
-        slots = _slots(book, ticket)
-        values = {
-            **draft.numbers,
-            "amount": book.money(draft.cents),
-            "product": ticket.product,
-            "team": book.queue(ticket.queue_key)["team"],
-        }
-        values["title"] = book.topic(ticket.topic, ticket.queue_key)["title"].format_map(values)
+        slots = _slots(book, ticket, draft.facts)
+        values = draft.fillers.values(book, self._colleagues(ticket))
+        values["product"] = ticket.product
+        values["team"] = book.queue(ticket.queue_key)["team"]
 
         def text(slot: str) -> str:
             index = draft.choices.get(slot)
-            variants = slots[slot]
+            variants = slots.get(slot) or ()
             if index is None or not variants:
                 return ""
             return variants[index % len(variants)].format_map(values)
 
+        values["title"] = text("title")
+        values["reference"] = text("reference")
         subject = text("subject")
         if len(subject) > MAX_SUBJECT_LENGTH:
             subject = values["title"]
-        for prefix in (text("subject_prefix"), book.reply_prefix if draft.reply_prefix else ""):
+        prefixes = (
+            text("flag"),
+            book.reply_prefix if draft.reply_prefix else "",
+            book.forward_prefix if draft.facts.get("shape") == "forwarded" else "",
+        )
+        for prefix in prefixes:
             if prefix and len(prefix) + len(subject) < MAX_SUBJECT_LENGTH:
                 subject = f"{prefix} {subject}"
 
-        sentences = {slot: text(slot) for slot in slots}
-        persona = book.personas.get(ticket.persona)
-        sentences["persona"] = persona.format_map(values) if draft.persona and persona else ""
-        paragraphs = (
-            " ".join(sentences[slot] for slot in paragraph if sentences[slot])
-            for paragraph in LAYOUTS[draft.layout]
-        )
-        body = "\n\n".join(
-            [
-                sentences["greeting"],
-                *(paragraph for paragraph in paragraphs if paragraph),
-                f"{sentences['signoff']}\n{ticket.customer_name}",
-            ]
-        )
-        return subject, body
+        def part(slot: str) -> str:
+            if slot == "signature":
+                return f"{text('signoff')}\n{ticket.customer_name}"
+            if slot == "signature_line":
+                return f"{text('signoff').rstrip(',')}, {ticket.customer_name}"
+            if slot == "name":
+                return ticket.customer_name
+            if slot == "colleague_signature":
+                return f"{text('signoff')}\n{values['colleague']}"
+            if slot == "persona":
+                persona = book.personas.get(ticket.persona)
+                return persona.format_map(values) if persona else ""
+            if slot == "facts_block":
+                return _render_facts(book, draft.facts_block, values, text("report_intro"))
+            if slot == "forward_header":
+                forward = book.forward
+                sent = f"{values['weekday']}, {values['date']}, {values['time']}"
+                return "\n".join(
+                    (
+                        forward["header"],
+                        f"{forward['from']}: {values['colleague']}",
+                        f"{forward['sent']}: {sent}",
+                        f"{forward['subject']}: {values['title']}",
+                    )
+                )
+            return text(slot)
+
+        paragraphs: list[str] = []
+        after_greeting = False
+        for paragraph in draft.layout:
+            joiner = "\n" if paragraph[0] in BLOCKS else " "
+            written = joiner.join(filter(None, map(part, paragraph)))
+            if written:
+                # German goes on after the greeting's comma in lower case; elsewhere a
+                # paragraph starts with a capital.
+                paragraphs.append(written if after_greeting else written[0].upper() + written[1:])
+                after_greeting = paragraph == ("greeting",)
+        return subject, "\n\n".join(paragraphs)
+
+    def _colleagues(self, ticket: Ticket) -> Sequence[str]:
+        names = self._tables.first_names(ticket.language)
+        return names or (ticket.customer_name.split()[0],)
 
 
-def _slots(book: PhraseBook, ticket: Ticket) -> dict[str, Sequence[str]]:
-    """The variant lists of every slot for this ticket, in drawing order."""
-    type_ = book.type(ticket.type_key)
+_SITUATION_COLUMNS = ("ticket_id", "type", "queue", "priority", "topic", "product")
+
+
+def _situation_parts(ticket: Ticket) -> tuple[str, ...]:
+    ticket_id, type_, queue, priority, _tone, _persona, topic, product, _name = ticket.seed_parts
+    return ticket_id, type_, queue, priority, topic, product
+
+
+def _slots(book: PhraseBook, ticket: Ticket, facts: Mapping[str, str]) -> dict[str, Sequence[str]]:
+    """The variant lists of every part of this ticket's e-mail."""
     queue = book.queue(ticket.queue_key)
+    topic = book.topic(ticket.topic, ticket.queue_key)
     tone = book.tone(ticket.tone_key)
     register = book.register(ticket.tone_key)
-    fault = type_["fault"]
-    return {
-        "subject": type_["subject"],
-        "subject_prefix": tone["subject_prefix"],
+    fault = book.type(ticket.type_key)["fault"]
+    # A topic without details of its own borrows the queue's, which then are not added again.
+    details = topic.get("details") or queue["detail"]
+    queue_details = queue["detail"] if topic.get("details") else ()
+    tried = facts.get("tried", "")
+    report = book.report
+    slots: dict[str, Sequence[str]] = {
+        "subject": book.subjects,
+        "title": topic["titles"],
+        "reference": queue["reference"],
         "greeting": register["greeting"],
         "opening": book.opening,
-        "issue": book.topic(ticket.topic, ticket.queue_key)["issue"],
-        "situation": type_["situation"],
-        "detail": queue["detail"],
+        "persona": (ticket.persona,) if ticket.persona in book.personas else (),
+        "issue": topic["issue"],
+        "detail": details,
+        "detail2": details,
+        "detail3": details,
+        "queue_detail": queue_details,
         "symptom": queue["symptom"] if fault else (),
-        "impact": book.impact(ticket.level, fault),
-        # Faults tell what was already tried; requests and changes what they need next.
-        "follow_up": queue["tried"] if fault else type_["follow_up"],
-        "request": type_["request"],
+        "tried": queue["tried"] if tried == OWN_TRIED and fault else book.situation("tried", tried),
         "remark": tone["remark"],
         "closing": tone["closing"],
         "signoff": register["signoff"],
+        "report_intro": report["intro"],
+        "attachment": report["attachment"],
+        "forward_note": book.forward["note"],
+        "facts_block": ("",),
     }
+    for fact in ("flag", "when", "recurrence", "scope", "effect", "workaround", "deadline", "ask"):
+        slots[fact] = book.situation(fact, facts.get(fact, ""))
+    return slots
 
 
-# random() is a single C call; randrange/randint cost several Python frames per draw.
-def _below(rng: random.Random, count: int) -> int:
-    return int(rng.random() * count)
+def _facts_block(rng: random.Random, facts: Mapping[str, str], fault: bool) -> tuple[str, ...]:
+    """Which fact lines a report lists: always the product, the rest as they apply."""
+    wanted = {
+        "product": True,
+        "version": rng.random() < 0.8,
+        "system": rng.random() < 0.6,
+        "browser": rng.random() < 0.3,
+        "error": fault and rng.random() < 0.7,
+        "users": facts.get("scope") in ("team", "site"),
+        "since": facts.get("when", "none") not in ("none", "") and rng.random() < 0.7,
+        "reference": rng.random() < 0.6,
+    }
+    return tuple(label for label in REPORT_LABELS if wanted[label])
 
 
-def _between(rng: random.Random, low: int, high: int) -> int:
-    """An integer in [low, high]."""
-    return low + int(rng.random() * (high - low + 1))
+_FACT_VALUES = {
+    "product": "product",
+    "version": "version",
+    "system": "system",
+    "browser": "browser",
+    "error": "error_code",
+    "users": "users",
+    "since": "date",
+    "reference": "reference",
+}
 
 
-def _other(index: int, count: int, rng: random.Random) -> int:
-    return (index + 1 + _below(rng, count - 1)) % count if count > 1 else index
+def _render_facts(
+    book: PhraseBook, labels: Sequence[str], values: Mapping[str, str], intro: str
+) -> str:
+    lines = (f"- {book.report[label]}: {values[_FACT_VALUES[label]]}" for label in labels)
+    return "\n".join((intro, *lines) if intro else lines)
+
+
+@functools.cache
+def _said(variant: str) -> frozenset[str]:
+    """Every placeholder of a variant and the numbers written into it."""
+    return _facts(variant) | {name for _, name, _, _ in string.Formatter().parse(variant) if name}
 
 
 @functools.cache
@@ -271,25 +385,11 @@ def _facts(variant: str) -> frozenset[str]:
     return frozenset(placeholders | written)
 
 
-def _reworded(variants: Sequence[str], index: int, rng: random.Random) -> int:
+def _reworded(variants: Sequence[str], index: int, rng: random.Random, *, strict: bool) -> int:
     """Another variant stating the same facts as variant `index`, or `index` if none does: a
-    paraphrase that drops an order number, or invents one, changes the ticket's meaning."""
-    facts = _facts(variants[index])
-    others = [i for i, variant in enumerate(variants) if i != index and _facts(variant) == facts]
-    return others[_below(rng, len(others))] if others else index
-
-
-def _numbers(rng: random.Random) -> dict[str, str]:
-    return {
-        "days": str(_between(rng, 2, 9)),
-        "weeks": str(_between(rng, 2, 6)),
-        "users": str(_between(rng, 3, 60)),
-        "years": str(_between(rng, 2, 12)),
-        "order_number": str(_between(rng, 10**8, 10**9 - 1)),
-        "invoice_number": f"{_between(rng, 2023, 2025)}-{_below(rng, 10**5):05d}",
-        "customer_number": str(_between(rng, 10**6, 10**7 - 1)),
-        "employee_number": str(_between(rng, 10**4, 10**5 - 1)),
-        "error_code": f"0x8007{_below(rng, 16**4):04X}",
-        "version": f"{_between(rng, 2, 12)}.{_below(rng, 10)}.{_below(rng, 21)}",
-        "asset_tag": f"IT-{_below(rng, 10**5):05d}",
-    }
+    paraphrase that drops an order number, or invents one, changes the ticket's meaning.
+    `strict`: the same names too."""
+    said = _said if strict else _facts
+    facts = said(variants[index])
+    others = [i for i, variant in enumerate(variants) if i != index and said(variant) == facts]
+    return others[below(rng, len(others))] if others else index

@@ -68,7 +68,7 @@ def write_reply(
         "customer_name": customer_name,
         "first_name": customer_name.split()[0] if customer_name.strip() else customer_name,
         "product": product,
-        "title": book.topic(topic, queue_key)["title"].format(product=product),
+        "title": book.topic(topic, queue_key)["titles"][0].format(product=product),
         "hours": str(rng.randint(*HOURS_BY_LEVEL[level])),
         "ticket_id": ticket_id,
     }

@@ -1,7 +1,8 @@
 """Tags for a ticket (node tagging): 4-8 plausible tags from the caller's vocabulary.
 
-Candidate tags are scored by where they come from (the topic's own tags, the product's, and
-the weighted associations of the ticket's type, queue and priority in tag_associations.csv)
+Candidate tags are scored by where they come from (the topic's own tags, the product's, the
+situation the e-mail describes (situations.csv) and the weighted associations of
+tag_associations.csv)
 and drawn without replacement in proportion to their score, so the most relevant tags are
 nearly always there and the rest varies from ticket to ticket.
 """
@@ -9,7 +10,7 @@ nearly always there and the rest varies from ticket to ticket.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ticket_assets.core.randomness import stable_rng
@@ -23,14 +24,21 @@ LEADING_TOPIC_TAGS = 2  # the topic's own tags lead the list, as a human tagger 
 TOPIC_WEIGHT = 5.0
 KEYWORD_WEIGHT = 4.0  # vocabulary tags named in a topic the tables do not know
 PRODUCT_WEIGHT = 3.0
+SITUATION_WEIGHT = 6.0  # a recurring fault is tagged Recurring Issue, a callback Callback
 
 _NON_WORD = re.compile(r"[^0-9A-Za-z]+")
 
 
 class Tagger:
-    def __init__(self, tables: Tables, seed: int) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        seed: int,
+        situation: Callable[[Mapping[str, Any]], Mapping[str, str]],
+    ) -> None:
         self._tables = tables
         self._seed = seed
+        self._situation = situation
         # Callers pass the same vocabulary for every row; keep its set until they change it
         # (one attribute, so concurrent callers never see a list paired with another's set).
         self._known: tuple[Sequence[str], frozenset[str]] = ((), frozenset())
@@ -58,6 +66,7 @@ class Tagger:
         known_product = tables.products.get(product)
         if known_product is not None:
             add(known_product.tags, PRODUCT_WEIGHT)
+        add(tables.situations.tags(self._situation(variables)), SITUATION_WEIGHT)
         associations = tables.tag_associations
         for field_name, label in (("queue", queue), ("type", type_), ("priority", priority)):
             if (association := associations[field_name].get(label)) is not None:
