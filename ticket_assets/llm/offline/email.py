@@ -37,7 +37,9 @@ FIXED_SLOTS = frozenset({"detail", "detail2", "detail3", "queue_detail", "sympto
 # Sentences that must keep even the names they mention: a paraphrase of the subject or the
 # issue that drops the product loses what the ticket is about.
 STRICT_SLOTS = frozenset({"subject", "issue", "title"})
-RICH_SUBJECT_SHARE = 0.5  # subjects that quote a reference, version or day as people often do
+# Subjects that quote a reference or a version, as people often do.
+RICH_SUBJECT_SHARE = 0.6
+RICH_SUBJECT_FACTS = frozenset({"reference", "version"})
 REPORT_INTRO_SHARE = 0.5
 # Longer subjects fall back to the bare title, then drop their prefixes; the limit is high
 # enough that this stays rare, since a subject cut in one language loses facts another keeps.
@@ -175,7 +177,9 @@ class EmailWriter:
                     choices[slot] = (choices.get("detail", 0) + offset) % details
                 else:
                     del choices[slot]
-        rich = [i for i, subject in enumerate(slots["subject"]) if _facts(subject)]
+        rich = [
+            i for i, subject in enumerate(slots["subject"]) if _said(subject) & RICH_SUBJECT_FACTS
+        ]
         if rich and rng.random() < RICH_SUBJECT_SHARE:
             choices["subject"] = rich[below(rng, len(rich))]
         if rng.random() >= REPORT_INTRO_SHARE:
