@@ -37,7 +37,15 @@ def test_definitions_declare_every_asset_check_job_schedule_sensor_and_resource(
             *(f"{node}:in_sync_with_upstream" for node in NODES),
             *(
                 f"tickets_export:{name}"
-                for name in ("language", "duplicates", "label_balance", "leaks")
+                for name in (
+                    "language",
+                    "duplicates",
+                    "label_balance",
+                    "leaks",
+                    "label_leakage",
+                    "diversity",
+                    "learnability",
+                )
             ),
         ]
     )

@@ -81,7 +81,8 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
         "subcommand typo",
         lambda tmp: ["estimat"],
         2,
-        "unknown command 'estimat'; valid commands: run, export, estimate, cache, lake, ui; "
+        "unknown command 'estimat'; valid commands: run, export, estimate, cache, lake, ui, "
+        "evaluate; "
         "did you mean 'estimate'?",
     ),
     (

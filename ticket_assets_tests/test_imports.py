@@ -23,6 +23,7 @@ HEAVY = (
     "lingua",
     "datasketch",
     "psycopg2",  # the shared LLM cache's driver, on its first use
+    "sklearn",  # the learnability check's classifier, when it trains
 )
 # What loading the code location (`ticket_assets.definitions`) may import of them.
 DEFINITIONS_MAY_IMPORT = {"dagster", "pandas", "pyarrow", "duckdb", "matplotlib"}

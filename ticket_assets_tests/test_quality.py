@@ -87,6 +87,9 @@ def test_the_offline_dataset_passes_every_check(
         "paraphrase_fidelity",
         "translate_fidelity",
         "leaks",
+        "label_leakage",
+        "diversity",
+        "learnability",
     ]
     assert report.check("language").figures["mismatched_rows"] == 0
     assert report.check("duplicates").figures["near_duplicates"] == 0

@@ -1,10 +1,11 @@
-"""Command line: `python -m ticket_assets [run|export|estimate|cache|ui] [flags]`.
+"""Command line: `python -m ticket_assets [run|export|estimate|cache|lake|ui|evaluate] [flags]`.
 
 arguments.py  the parser: COMMANDS (one subcommand each, with its flag groups)
 errors.py     exit codes and the one `error:` line per failure
 dispatch.py   the checks a command needs, then its handler (the first module here that
               imports Dagster and pandas: --help and config errors do not wait for them)
-run.py, export.py, estimate.py, cache.py, ui.py   one module per command
+run.py, export.py, estimate.py, cache.py, lake.py, ui.py, evaluate.py   one module per
+              command
 runs.py       in-process Dagster runs with the CLI's loggers and one line per failure
 instance.py   the Dagster instance the UI opens (and recorded runs are written to)
 summary.py    what a run prints when it ends

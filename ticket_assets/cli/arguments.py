@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 from ticket_assets.cli.errors import BAD_INPUT
 from ticket_assets.config import (
     DEFAULT_DATA_DIR,
+    EVALUATE_COLUMNS,
+    EVALUATE_LABELS,
     MODES,
     PROJECT_ROOT,
     LanguageSelection,
@@ -124,6 +126,68 @@ def _ui_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
 
 
+def _column_pair(value: str) -> tuple[str, str]:
+    ours, equals, theirs = (part.strip() for part in value.partition("="))
+    if not equals or not ours or not theirs:
+        raise argparse.ArgumentTypeError(f"expected OURS=YOURS, e.g. body=text; got {value!r}")
+    if ours not in EVALUATE_COLUMNS:
+        raise argparse.ArgumentTypeError(
+            f"{ours!r} is not a column of the tickets; allowed: {', '.join(EVALUATE_COLUMNS)}"
+        )
+    return ours, theirs
+
+
+def _label_list(value: str) -> tuple[str, ...]:
+    labels = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    for label in labels or ("",):
+        if label not in EVALUATE_LABELS:
+            raise argparse.ArgumentTypeError(
+                f"{label!r} is not a label; allowed: {', '.join(EVALUATE_LABELS)}"
+            )
+    return labels
+
+
+def _evaluate_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--real",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="your labelled tickets: .csv (UTF-8; , or ; separated), .parquet or .pq; read "
+        "only, nothing of it is written anywhere",
+    )
+    parser.add_argument(
+        "--synthetic",
+        type=Path,
+        metavar="PATH",
+        help="the synthetic tickets (default: the export, <data dir>/exports/tickets.parquet)",
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        type=_column_pair,
+        metavar="OURS=YOURS",
+        help=f"which column of your file holds ours, where the names differ; repeatable, e.g. "
+        f"--column body=text --column type=ticket_type (ours: {', '.join(EVALUATE_COLUMNS)}; "
+        f"config: evaluate.columns)",
+    )
+    parser.add_argument(
+        "--labels",
+        type=_label_list,
+        help="comma-separated, of type, priority, queue (default: those in both files; "
+        "config: evaluate.labels)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where evaluation.json and evaluation.png go (default <data dir>/evaluation)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the splits and samples (default: the config's seed)"
+    )
+
+
 @dataclass(frozen=True)
 class Command:
     """A subcommand: its help, its flags, and whether it writes the data directory (then it
@@ -132,6 +196,7 @@ class Command:
     help: str
     flags: tuple[FlagGroup, ...]
     writes_data_dir: bool = False
+    description: str | None = None  # --help's text, when longer than `help`
 
 
 # The commands, `run` first (the default): adding one is an entry here and its handler in
@@ -169,6 +234,17 @@ COMMANDS: Mapping[str, Command] = {
         "the Dagster UI (webserver and daemon) on the project's instance",
         (_config_flags, _ui_flags, _instance_flags),
     ),
+    "evaluate": Command(
+        "does the synthetic data help your classifier? macro-F1 on your labelled tickets",
+        (_config_flags, _evaluate_flags),
+        description="Does the synthetic data help your classifier? Your labelled tickets "
+        "(--real) are split in half, per language; a classifier (character n-gram TF-IDF, "
+        "logistic regression) trained on synthetic tickets, as many as your half A and of "
+        "the same language, one trained on all synthetic tickets, and one trained on your "
+        "half A are tested on your half B. Prints their macro-F1 per label and language, "
+        "and the ratios synthetic/yours; writes the figures to evaluation.json and "
+        "evaluation.png (--out). Your file is only read: nothing of it is written anywhere.",
+    ),
 }
 
 
@@ -188,7 +264,9 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", metavar="command", required=True)
     for name, command in COMMANDS.items():
-        sub = commands.add_parser(name, help=command.help, description=command.help)
+        sub = commands.add_parser(
+            name, help=command.help, description=command.description or command.help
+        )
         for add_flags in command.flags:
             add_flags(sub)
     return root

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ticket_assets.cli import cache, estimate, export, lake, run, ui
+from ticket_assets.cli import cache, estimate, evaluate, export, lake, run, ui
 from ticket_assets.cli.arguments import COMMANDS
 from ticket_assets.cli.instance import prepare_instance_home, records_run
 from ticket_assets.config import RunConfig
@@ -24,6 +24,7 @@ HANDLERS: Mapping[str, Handler] = {
     "cache": cache.handle,
     "lake": lake.handle,
     "ui": ui.handle,
+    "evaluate": evaluate.handle,
 }
 
 

@@ -14,6 +14,7 @@ business.
     export.py     FieldConfig, ExportConfig
     refresh.py    RefreshConfig
     storage.py    StorageConfig (local DuckDB file or a shared DuckLake)
+    evaluate.py   EvaluateConfig (`evaluate --real FILE`: column mapping, labels)
     run.py        RunConfig
     origins.py    SettingOrigins: where a setting came from (flag, env var, file:line:column)
     loader.py     load_config, build_config, configured_data_path
@@ -21,6 +22,7 @@ business.
 
 from ticket_assets.config.base import StrictModel
 from ticket_assets.config.errors import ConfigError
+from ticket_assets.config.evaluate import EVALUATE_COLUMNS, EVALUATE_LABELS, EvaluateConfig
 from ticket_assets.config.export import EXPORT_FORMATS, ExportConfig, FieldConfig
 from ticket_assets.config.languages import SUPPORTED_LANGUAGES
 from ticket_assets.config.loader import (
@@ -45,11 +47,14 @@ from ticket_assets.config.quality import (
     RESERVED_EMAIL_DOMAINS,
     BalanceConfig,
     CardConfig,
+    DiversityQualityConfig,
     DuplicatesQualityConfig,
     FidelityQualityConfig,
     LabelBalanceQualityConfig,
+    LabelLeakageQualityConfig,
     LanguageQualityConfig,
     LeaksQualityConfig,
+    LearnabilityQualityConfig,
     QualityConfig,
 )
 from ticket_assets.config.refresh import RefreshConfig
@@ -63,6 +68,8 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_DATA_DIR",
     "DEFAULT_PIPELINE",
+    "EVALUATE_COLUMNS",
+    "EVALUATE_LABELS",
     "EXPORT_FORMATS",
     "MODES",
     "MODE_ENV_VAR",
@@ -74,14 +81,18 @@ __all__ = [
     "ConfigError",
     "CostLimits",
     "CurrencyConfig",
+    "DiversityQualityConfig",
     "DuplicatesQualityConfig",
+    "EvaluateConfig",
     "ExportConfig",
     "FidelityQualityConfig",
     "FieldConfig",
     "LabelBalanceQualityConfig",
+    "LabelLeakageQualityConfig",
     "LanguageQualityConfig",
     "LanguageSelection",
     "LeaksQualityConfig",
+    "LearnabilityQualityConfig",
     "ModelConfig",
     "PriceOverride",
     "QualityConfig",

@@ -77,12 +77,60 @@ class LeaksQualityConfig(StrictModel):
     allowed_email_domains: tuple[str, ...] = RESERVED_EMAIL_DOMAINS
 
 
+LabelColumn = Literal["type", "priority", "queue", "business_type"]
+
+
+class LabelLeakageQualityConfig(StrictModel):
+    """Within a language, no word n-gram of subject + body and no tag gives a label away:
+    a feature leaks when at least `min_precision` of its tickets have one value of a label
+    and it is on at least `min_recall` of that value's tickets (values with fewer than
+    `min_support` tickets in the language are skipped)."""
+
+    labels: tuple[LabelColumn, ...] = ("type", "priority")
+    ngram: int = Field(default=3, ge=1, le=8)
+    min_support: int = Field(default=50, ge=1)
+    min_precision: float = Field(default=0.95, gt=0.5, le=1)
+    min_recall: float = Field(default=0.25, gt=0, le=1)
+
+
+class DiversityQualityConfig(StrictModel):
+    """Texts vary: subjects, word 3-grams, reused sentences, body lengths, openings and
+    closings. Per-language figures decide only for languages with `min_language_rows`."""
+
+    min_distinct_subjects: Share = 0.90
+    sample_bodies: int = Field(default=1000, ge=10)
+    min_distinct_3gram_ratio: Share = 0.50
+    common_sentence_share: Share = 0.01
+    max_common_sentence_share: Share = 0.40
+    min_language_rows: int = Field(default=200, ge=1)
+    min_length_spread: float = Field(default=2.5, ge=1)
+    # Real mail opens with a handful of salutations ("Dear Sir or Madam,"), so one of them may
+    # start a good share of tickets; templated text starts most of them the same way.
+    max_top_opening_share: Share = 0.15
+
+
+class LearnabilityQualityConfig(StrictModel):
+    """A quick classifier must not predict the labels almost perfectly (labels written into
+    the text): macro-F1 on a held-out share of a seeded stratified sample."""
+
+    labels: tuple[LabelColumn, ...] = ("type", "priority", "queue")
+    max_macro_f1: Share = 0.95
+    max_rows: int = Field(default=4000, ge=50)
+    min_rows: int = Field(default=200, ge=20)
+    min_language_rows: int = Field(default=300, ge=1)
+    test_share: float = Field(default=0.2, gt=0, lt=1)
+    model: Literal["quick", "classifier"] = "quick"
+
+
 class QualityConfig(StrictModel):
     language: LanguageQualityConfig = LanguageQualityConfig()
     duplicates: DuplicatesQualityConfig = DuplicatesQualityConfig()
     label_balance: LabelBalanceQualityConfig = LabelBalanceQualityConfig()
     fidelity: FidelityQualityConfig = FidelityQualityConfig()
     leaks: LeaksQualityConfig = LeaksQualityConfig()
+    label_leakage: LabelLeakageQualityConfig = LabelLeakageQualityConfig()
+    diversity: DiversityQualityConfig = DiversityQualityConfig()
+    learnability: LearnabilityQualityConfig = LearnabilityQualityConfig()
 
 
 class CardConfig(StrictModel):

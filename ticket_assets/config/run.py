@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_
 
 from ticket_assets.config.base import StrictModel
 from ticket_assets.config.errors import ConfigError
+from ticket_assets.config.evaluate import EvaluateConfig
 from ticket_assets.config.export import ExportConfig, FieldConfig
 from ticket_assets.config.languages import language_code
 from ticket_assets.config.models import CostLimits, CurrencyConfig, ModelConfig, PriceOverride
@@ -72,6 +73,7 @@ class RunConfig(StrictModel):
     export: ExportConfig = ExportConfig()
     currency: CurrencyConfig = CurrencyConfig()
     storage: StorageConfig = StorageConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
     # UI backfills: None runs each as few runs as Dagster can (one per language or per batch,
     # the fastest on one machine); N splits them into runs of at most N partitions, which a
     # cluster's run launcher spreads over containers or pods (docs/scaling-out.md).

@@ -5,6 +5,7 @@ with the schema, the configuration and models, the cost, the quality results and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from ticket_assets.core.files import atomic_write
 from ticket_assets.export import export_files, split_labels
 from ticket_assets.llm.quarantine import quarantine_summary, reason_kind
 from ticket_assets.nodes import build_pipeline
-from ticket_assets.quality.report import QualityReport
+from ticket_assets.quality.report import QUALITY_FILE, QualityReport
 
 CARD_FILE = "README.md"
 COLUMN_DESCRIPTIONS = {
@@ -37,7 +38,9 @@ PLOT_TITLES = {
     "labels": "Class shares per language (black: configured share)",
     "lengths": "Text lengths per language",
     "tags": "Tags per ticket and the most frequent tags",
+    "diversity": "Text variety per language (dashed: the default threshold)",
 }
+CARD_SAMPLE_ROWS = 10  # a check's table in the card; quality.json has every row
 
 
 def size_category(rows: int) -> str:
@@ -170,6 +173,21 @@ def _quarantine(rejects: pd.DataFrame, config: RunConfig) -> str:
     )
 
 
+def _quality(report: QualityReport) -> str:
+    """The report (summary table, rows left out, each check) with long tables cut short."""
+    details = []
+    for check in report.checks:
+        text = replace(check, samples=check.samples.head(CARD_SAMPLE_ROWS)).markdown()
+        if len(check.samples) > CARD_SAMPLE_ROWS:
+            text += (
+                f"\n\nThe first {CARD_SAMPLE_ROWS} of {len(check.samples)} rows; "
+                f"`{QUALITY_FILE}` lists them all."
+            )
+        details.append(text)
+    table = report.summary_table().to_markdown(index=False)
+    return "\n\n".join([table, report.dropped_line(), *details])
+
+
 def dataset_card(
     frame: pd.DataFrame,
     config: RunConfig,
@@ -214,8 +232,9 @@ def dataset_card(
         "Labels (`type`, `queue`, `priority`, `tags`) are canonical English in every language.",
         "## How it was made\n\n" + _configuration(config),
         "## Cost\n\n" + _cost(costs, config),
-        f"## Quality checks\n\n{verdict} Every generated row is checked; label balance is "
-        "measured on the exported rows.\n\n" + report.markdown(),
+        f"## Quality checks\n\n{verdict} Every generated row is checked; label balance, "
+        "label leakage, diversity and learnability are measured on the exported rows.\n\n"
+        + _quality(report),
         "## Quarantined tickets\n\n" + _quarantine(rejects, config),
         "## Distributions\n\n" + (figures or "No rows to plot."),
         "## Limitations\n\n"

@@ -14,12 +14,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ticket_assets.config import DiversityQualityConfig
 from ticket_assets.core.files import atomic_write
+from ticket_assets.quality.diversity import ALL, diversity_table
 
 PLOT_FILES = {
     "labels": "plot_labels_by_language.png",
     "lengths": "plot_text_lengths.png",
     "tags": "plot_tags.png",
+    "diversity": "plot_text_variety.png",
 }
 LABEL_COLUMNS = ("type", "priority", "queue", "business_type")
 LENGTH_COLUMNS = ("subject", "body", "first_response")
@@ -109,6 +112,32 @@ def tags_figure(frame: pd.DataFrame) -> Figure:
     return figure
 
 
+def diversity_figure(table: pd.DataFrame, settings: DiversityQualityConfig) -> Figure:
+    """The diversity check's shares per language (diversity.py), each against its threshold
+    (dashed); red bars are on the wrong side of it."""
+    panels = (  # (column, title, threshold, whether below it is worse)
+        ("distinct_subjects", "distinct subjects", settings.min_distinct_subjects, True),
+        ("distinct_3grams", "distinct word 3-grams", settings.min_distinct_3gram_ratio, True),
+        ("common_sentences", "reused sentences", settings.max_common_sentence_share, False),
+        ("top_opening_share", "most common opening", settings.max_top_opening_share, False),
+        ("top_closing_share", "most common closing", settings.max_top_opening_share, False),
+    )
+    table = table[table["language"] != ALL].iloc[::-1]
+    figure, axes = plt.subplots(1, len(panels), figsize=(13, 1.4 + 0.35 * len(table)), sharey=True)
+    for axis, (column, title, threshold, low) in zip(axes, panels, strict=True):
+        values = table[column].astype(float)
+        worse = values < threshold if low else values > threshold
+        axis.barh(table["language"], values, color=worse.map({True: "tab:red", False: "tab:blue"}))
+        axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        axis.set_xlim(0, 1)
+        axis.set_title(title, fontsize=10)
+        axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        axis.tick_params(axis="x", labelsize=8)
+        axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def write_plots(
     frame: pd.DataFrame, expected: Mapping[str, Mapping[str, float]], directory: Path
 ) -> dict[str, Path]:
@@ -116,6 +145,9 @@ def write_plots(
     figures = {"labels": labels_figure(frame, expected), "lengths": lengths_figure(frame)}
     if "tags" in frame:
         figures["tags"] = tags_figure(frame)
+    # The default thresholds: the configured ones are in the diversity check's results.
+    settings = DiversityQualityConfig()
+    figures["diversity"] = diversity_figure(diversity_table(frame, settings), settings)
     paths = {}
     for name, figure in figures.items():
         paths[name] = directory / PLOT_FILES[name]

@@ -16,17 +16,23 @@ from typing import Any, Literal
 import pandas as pd
 
 from ticket_assets.config import (
+    DiversityQualityConfig,
     DuplicatesQualityConfig,
     FidelityQualityConfig,
     LabelBalanceQualityConfig,
+    LabelLeakageQualityConfig,
     LanguageQualityConfig,
     LeaksQualityConfig,
+    LearnabilityQualityConfig,
 )
 from ticket_assets.quality.balance import check_label_balance
+from ticket_assets.quality.diversity import check_diversity
 from ticket_assets.quality.duplicates import Cluster, check_duplicates, find_clusters
 from ticket_assets.quality.fidelity import Kind, check_fidelity
+from ticket_assets.quality.label_leakage import check_label_leakage
 from ticket_assets.quality.language import check_language
 from ticket_assets.quality.leaks import check_leaks
+from ticket_assets.quality.learnability import check_learnability
 from ticket_assets.quality.result import CheckResult
 
 
@@ -121,6 +127,18 @@ def _leaks(data: CheckData, settings: LeaksQualityConfig) -> Verdict:
     return Verdict(check_leaks(data.rows, settings))
 
 
+def _label_leakage(data: CheckData, settings: LabelLeakageQualityConfig) -> Verdict:
+    return Verdict(check_label_leakage(data.rows, settings))
+
+
+def _diversity(data: CheckData, settings: DiversityQualityConfig) -> Verdict:
+    return Verdict(check_diversity(data.rows, settings))
+
+
+def _learnability(data: CheckData, settings: LearnabilityQualityConfig) -> Verdict:
+    return Verdict(check_learnability(data.rows, settings))
+
+
 def _fidelity_description(node: str, measures: str = "") -> str:
     return (
         f"The rows {node} rewrote keep their meaning: {measures}length ratio within bounds, "
@@ -180,5 +198,36 @@ CHECKS: tuple[QualityCheck, ...] = (
         "numbers in subject, body or first response.",
         _leaks,
         section="leaks",
+    ),
+    QualityCheck(
+        "label_leakage",
+        "Label leakage",
+        "Within each language, no word n-gram of subject and body and no tag gives a label "
+        "(type, priority, ...) away: fails when a feature's tickets have one value at least "
+        "quality.label_leakage.min_precision of the time and it is on at least min_recall of "
+        "that value's tickets. Lists every leak.",
+        _label_leakage,
+        section="label_leakage",
+        measures="exported",
+    ),
+    QualityCheck(
+        "diversity",
+        "Diversity",
+        "Distinct subjects and word 3-grams, reused sentences, body length spread, most "
+        "common opening and closing, per language and overall, against quality.diversity's "
+        "thresholds.",
+        _diversity,
+        section="diversity",
+        measures="exported",
+    ),
+    QualityCheck(
+        "learnability",
+        "Learnability",
+        "A quick classifier's macro-F1 per label on held-out tickets (overall and per "
+        "language): fails at or above quality.learnability.max_macro_f1, where the text gives "
+        "the label away.",
+        _learnability,
+        section="learnability",
+        measures="exported",
     ),
 )
