@@ -60,7 +60,9 @@ def publish(
     exports = write_exports(kept, directory, config.export, seed=config.seed, extra_columns=extras)
     frame = export_frame(kept, extras)
     stages.start(PLOTS_STAGE)
-    plots = write_plots(frame, inputs.expected, directory) if len(frame) else {}
+    measured = report.check("diversity")
+    diversity = (measured.samples if measured else None, config.quality.diversity)
+    plots = write_plots(frame, inputs.expected, directory, diversity) if len(frame) else {}
     stages.start(CARD_STAGE)
     card = write_card(dataset_card(frame, config, report, plots, costs, rejects), directory)
     quality = directory / QUALITY_FILE

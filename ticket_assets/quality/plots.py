@@ -139,15 +139,20 @@ def diversity_figure(table: pd.DataFrame, settings: DiversityQualityConfig) -> F
 
 
 def write_plots(
-    frame: pd.DataFrame, expected: Mapping[str, Mapping[str, float]], directory: Path
+    frame: pd.DataFrame,
+    expected: Mapping[str, Mapping[str, float]],
+    directory: Path,
+    diversity: tuple[pd.DataFrame | None, DiversityQualityConfig] | None = None,
 ) -> dict[str, Path]:
-    """The plots of `frame` as PNG files in `directory`, by name (see PLOT_FILES)."""
+    """The plots of `frame` as PNG files in `directory`, by name (see PLOT_FILES).
+    `diversity`: the diversity check's table and settings, if it ran (else measured here)."""
     figures = {"labels": labels_figure(frame, expected), "lengths": lengths_figure(frame)}
     if "tags" in frame:
         figures["tags"] = tags_figure(frame)
-    # The default thresholds: the configured ones are in the diversity check's results.
-    settings = DiversityQualityConfig()
-    figures["diversity"] = diversity_figure(diversity_table(frame, settings), settings)
+    table, settings = diversity or (None, DiversityQualityConfig())
+    if table is None or table.empty:
+        table = diversity_table(frame, settings)
+    figures["diversity"] = diversity_figure(table, settings)
     paths = {}
     for name, figure in figures.items():
         paths[name] = directory / PLOT_FILES[name]

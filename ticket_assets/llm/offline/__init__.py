@@ -105,8 +105,9 @@ class OfflineProvider:
         source = language(variables, "source_language")
         target = language(variables, "target_language")
         ticket = self._email.ticket(variables)
-        # Text the provider did not write is rendered as the row's draft.
-        given = self._email.identify(ticket, source, column(variables, "body"))
+        # Text the provider did not write is rendered as the row's draft. In the default
+        # pipeline translate gets the paraphrase, so that is tried first.
+        given = self._email.identify(ticket, source, column(variables, "body"), likely=1)
         subject, body = self._email.rendered(ticket, given or 0, target)
         return {"subject": subject, "body": body}
 

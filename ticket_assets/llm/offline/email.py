@@ -84,7 +84,8 @@ class EmailWriter:
         self._seed = seed
         # Variant counts are the same in every language, so choices are drawn from one bank.
         self._reference = books.get(REFERENCE_LANGUAGE) or next(iter(books.values()))
-        self.candidates = functools.lru_cache(maxsize=CACHE_SIZE)(self._candidates)
+        self._draft = functools.lru_cache(maxsize=CACHE_SIZE)(self.draft)
+        self._paraphrase = functools.lru_cache(maxsize=CACHE_SIZE)(self._paraphrase_of)
         self.rendered = functools.lru_cache(maxsize=CACHE_SIZE)(self._rendered)
 
     def ticket(self, variables: Mapping[str, Any]) -> Ticket:
@@ -148,13 +149,16 @@ class EmailWriter:
             )
         return book
 
-    def _candidates(self, ticket: Ticket) -> tuple[Draft, Draft]:
-        """The draft and its paraphrase: the two e-mails the offline provider can produce."""
-        draft = self.draft(ticket)
-        return draft, self.paraphrase(ticket, draft)
+    def candidate(self, ticket: Ticket, index: int) -> Draft:
+        """The two e-mails the offline provider can produce: the draft (0) and its
+        paraphrase (1); each is made only when asked for."""
+        return self._paraphrase(ticket) if index else self._draft(ticket)
+
+    def _paraphrase_of(self, ticket: Ticket) -> Draft:
+        return self.paraphrase(ticket, self._draft(ticket))
 
     def _rendered(self, ticket: Ticket, candidate: int, language: str) -> tuple[str, str]:
-        return self.render(ticket, self.candidates(ticket)[candidate], language)
+        return self.render(ticket, self.candidate(ticket, candidate), language)
 
     def draft(self, ticket: Ticket) -> Draft:
         rng = stable_rng(self._seed, "email_draft", *ticket.seed_parts)
@@ -211,10 +215,11 @@ class EmailWriter:
             layout=reshuffled(draft.layout, rng),
         )
 
-    def identify(self, ticket: Ticket, language: str, body: str) -> int | None:
-        """Which candidate, rendered in `language`, is `body` (None: text from elsewhere)."""
+    def identify(self, ticket: Ticket, language: str, body: str, likely: int = 0) -> int | None:
+        """Which candidate, rendered in `language`, is `body` (None: text from elsewhere);
+        the `likely` one is tried first."""
         wanted = body.strip()
-        for index in range(len(self.candidates(ticket))):
+        for index in (likely, 1 - likely):
             if self.rendered(ticket, index, language)[1] == wanted:
                 return index
         return None
@@ -302,30 +307,49 @@ def _situation_parts(ticket: Ticket) -> tuple[str, ...]:
 
 def _slots(book: PhraseBook, ticket: Ticket, facts: Mapping[str, str]) -> dict[str, Sequence[str]]:
     """The variant lists of every part of this ticket's e-mail."""
-    queue = book.queue(ticket.queue_key)
-    topic = book.topic(ticket.topic, ticket.queue_key)
-    tone = book.tone(ticket.tone_key)
-    register = book.register(ticket.tone_key)
-    fault = book.type(ticket.type_key)["fault"]
+    fixed = _fixed_slots(
+        book, ticket.type_key, ticket.queue_key, ticket.tone_key, ticket.topic, ticket.persona
+    )
+    slots = dict(fixed)
+    tried = facts.get("tried", "")
+    if tried != OWN_TRIED or not slots["symptom"]:  # own: the queue's, for faults only
+        slots["tried"] = book.situation("tried", tried)
+    for fact in SITUATION_SLOTS:
+        slots[fact] = book.situation(fact, facts.get(fact, ""))
+    return slots
+
+
+SITUATION_SLOTS = ("flag", "when", "recurrence", "scope", "effect", "workaround", "deadline", "ask")
+
+
+# A ticket's e-mail asks for its slots several times (draft, paraphrase, each rendering).
+@functools.lru_cache(maxsize=1024)
+def _fixed_slots(
+    book: PhraseBook, type_key: str, queue_key: str, tone_key: str, topic_name: str, persona: str
+) -> dict[str, Sequence[str]]:
+    """The slots that do not depend on the situation."""
+    queue = book.queue(queue_key)
+    topic = book.topic(topic_name, queue_key)
+    tone = book.tone(tone_key)
+    register = book.register(tone_key)
+    fault = book.type(type_key)["fault"]
     # A topic without details of its own borrows the queue's, which then are not added again.
     details = topic.get("details") or queue["detail"]
-    queue_details = queue["detail"] if topic.get("details") else ()
-    tried = facts.get("tried", "")
     report = book.report
-    slots: dict[str, Sequence[str]] = {
+    return {
         "subject": book.subjects,
         "title": topic["titles"],
         "reference": queue["reference"],
         "greeting": register["greeting"],
         "opening": book.opening,
-        "persona": (ticket.persona,) if ticket.persona in book.personas else (),
+        "persona": (persona,) if persona in book.personas else (),
         "issue": topic["issue"],
         "detail": details,
         "detail2": details,
         "detail3": details,
-        "queue_detail": queue_details,
+        "queue_detail": queue["detail"] if topic.get("details") else (),
         "symptom": queue["symptom"] if fault else (),
-        "tried": queue["tried"] if tried == OWN_TRIED and fault else book.situation("tried", tried),
+        "tried": queue["tried"] if fault else (),
         "remark": tone["remark"],
         "closing": tone["closing"],
         "signoff": register["signoff"],
@@ -334,9 +358,6 @@ def _slots(book: PhraseBook, ticket: Ticket, facts: Mapping[str, str]) -> dict[s
         "forward_note": book.forward["note"],
         "facts_block": ("",),
     }
-    for fact in ("flag", "when", "recurrence", "scope", "effect", "workaround", "deadline", "ask"):
-        slots[fact] = book.situation(fact, facts.get(fact, ""))
-    return slots
 
 
 def _facts_block(rng: random.Random, facts: Mapping[str, str], fault: bool) -> tuple[str, ...]:
@@ -393,7 +414,15 @@ def _reworded(variants: Sequence[str], index: int, rng: random.Random, *, strict
     """Another variant stating the same facts as variant `index`, or `index` if none does: a
     paraphrase that drops an order number, or invents one, changes the ticket's meaning.
     `strict`: the same names too."""
-    said = _said if strict else _facts
-    facts = said(variants[index])
-    others = [i for i, variant in enumerate(variants) if i != index and said(variant) == facts]
+    others = _alternatives(tuple(variants), strict)[index]
     return others[below(rng, len(others))] if others else index
+
+
+@functools.cache
+def _alternatives(variants: tuple[str, ...], strict: bool) -> tuple[tuple[int, ...], ...]:
+    """For each variant, the others that state the same facts (and names, when strict)."""
+    said = [(_said if strict else _facts)(variant) for variant in variants]
+    return tuple(
+        tuple(j for j in range(len(variants)) if j != i and said[j] == said[i])
+        for i in range(len(variants))
+    )
