@@ -36,6 +36,7 @@ EMAIL_PLACEHOLDERS = frozenset(
         "date",
         "due_date",
         "due_time",
+        "budget",
         "weekday",
         "colleague",
         "count",
@@ -112,6 +113,10 @@ class PhraseBook:
     def money(self, cents: int) -> str:
         euros = f"{cents // 100:,}".replace(",", self._thousands_mark)
         return self._money.format(amount=f"{euros}{self._decimal_mark}{cents % 100:02d}")
+
+    def round_money(self, euros: int) -> str:
+        """A sum people round: a budget, a loss ("€25,000")."""
+        return self._money.format(amount=f"{euros:,}".replace(",", self._thousands_mark))
 
     def date(self, day: int, month: int) -> str:
         return self._date.format(day=day, month=self.months[month % len(self.months)])

@@ -19,7 +19,8 @@ BUILDINGS = "ABCDEFGH"
 @dataclass(frozen=True)
 class Fillers:
     numbers: tuple[tuple[str, str], ...]  # placeholder -> text, the same in every language
-    cents: int
+    cents: int  # an invoice's or a payment's amount, to the cent
+    budget: int  # a round sum in euros
     hour: int
     minute: int
     due_hour: int
@@ -39,6 +40,7 @@ class Fillers:
         return {
             **dict(self.numbers),
             "amount": book.money(self.cents),
+            "budget": book.round_money(self.budget),
             "time": book.time(self.hour, self.minute),
             "due_time": book.time(self.due_hour, self.due_minute),
             "weekday": book.weekdays[self.weekday % len(book.weekdays)],
@@ -83,6 +85,7 @@ def draw_fillers(rng: random.Random) -> Fillers:
     return Fillers(
         numbers=tuple(numbers.items()),
         cents=between(rng, 1990, 89900),
+        budget=1000 * between(rng, 2, 60),
         hour=between(rng, 7, 18),
         minute=minute,
         due_hour=between(rng, 9, 17),
