@@ -25,6 +25,7 @@ SITUATIONS_FILE = "situations.csv"
 FACTS = (
     "shape",
     "flag",
+    "intent",
     "when",
     "recurrence",
     "scope",

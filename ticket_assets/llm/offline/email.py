@@ -319,7 +319,17 @@ def _slots(book: PhraseBook, ticket: Ticket, facts: Mapping[str, str]) -> dict[s
     return slots
 
 
-SITUATION_SLOTS = ("flag", "when", "recurrence", "scope", "effect", "workaround", "deadline", "ask")
+SITUATION_SLOTS = (
+    "flag",
+    "intent",
+    "when",
+    "recurrence",
+    "scope",
+    "effect",
+    "workaround",
+    "deadline",
+    "ask",
+)
 
 
 # A ticket's e-mail asks for its slots several times (draft, paraphrase, each rendering).

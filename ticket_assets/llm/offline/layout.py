@@ -45,17 +45,22 @@ def plan(shape: str, rng: random.Random, present: Callable[[str], bool]) -> Plan
         rng.shuffle(kept)
         return tuple(kept)
 
+    def introduction(opening_share: float) -> tuple[str, ...]:
+        """Why the customer writes (report, inquire, change), else perhaps a plain opening."""
+        return maybe("intent", 0.85) or maybe("opening", opening_share)
+
     signature = "signature_line" if rng.random() < SIGNATURE_LINE_SHARE else "signature"
     if shape == "brief":
         extra = shuffled("effect", "deadline", "when", "scope")[:1] if rng.random() < 0.7 else ()
         greeting = maybe("greeting", 0.6)
+        note = (*maybe("intent", 0.3), "issue", *extra, "ask")
         if greeting and rng.random() < 0.5:  # "Hi, the printer ..." on one line
-            return (("greeting", "issue", *extra, "ask"), (signature,))
-        body = (("issue", *extra, "ask"),)
+            return (("greeting", *note), (signature,))
+        body = (note,)
         return _framed(greeting, body, signature if rng.random() < 0.7 else "name")
     if shape == "forwarded":
         inner = (
-            ("issue", *maybe("detail", 0.8), *maybe("detail2", 0.5)),
+            (*maybe("intent", 0.5), "issue", *maybe("detail", 0.8), *maybe("detail2", 0.5)),
             shuffled("when", "scope", "effect", "workaround", "tried"),
             shuffled("deadline", "ask"),
         )
@@ -67,7 +72,7 @@ def plan(shape: str, rng: random.Random, present: Callable[[str], bool]) -> Plan
         )
     if shape == "report":
         body = (
-            (*maybe("opening", 0.6), *maybe("persona", 0.7), "issue", *maybe("detail", 1.0)),
+            (*introduction(0.6), *maybe("persona", 0.7), "issue", *maybe("detail", 1.0)),
             *maybe("facts_block", 1.0),
             (
                 *shuffled("when", "recurrence", "scope"),
@@ -89,7 +94,7 @@ def plan(shape: str, rng: random.Random, present: Callable[[str], bool]) -> Plan
     closing = (*shuffled("deadline", "ask"), *maybe("remark", 0.5))
     if rng.random() < 0.3:  # some write the whole situation as one paragraph
         context, consequences = (*context, *consequences), ()
-    first = (*maybe("opening", 0.4), *maybe("persona", 0.35), "issue", *maybe("detail", 0.8))
+    first = (*introduction(0.4), *maybe("persona", 0.35), "issue", *maybe("detail", 0.8))
     greeting = maybe("greeting", 0.9)
     if greeting and rng.random() < 0.35:  # "Hello, I am writing about ..." on one line
         first, greeting = ("greeting", *first), ()
