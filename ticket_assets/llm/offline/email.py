@@ -287,8 +287,9 @@ class EmailWriter:
             written = joiner.join(filter(None, map(part, paragraph)))
             if written:
                 # German goes on after the greeting's comma in lower case; elsewhere a
-                # paragraph starts with a capital.
-                paragraphs.append(written if after_greeting else written[0].upper() + written[1:])
+                # paragraph starts with a capital, unless with a name written in lower case.
+                keep = after_greeting or written.startswith(ticket.product)  # "iPhone 15 ..."
+                paragraphs.append(written if keep else written[0].upper() + written[1:])
                 after_greeting = paragraph == ("greeting",)
         return subject, "\n\n".join(paragraphs)
 
