@@ -112,6 +112,10 @@ def tags_figure(frame: pd.DataFrame) -> Figure:
     return figure
 
 
+# Figures the check judges on all tickets only (diversity.py); languages' bars are grey.
+OVERALL_ONLY = frozenset({"distinct_3grams"})
+
+
 def diversity_figure(table: pd.DataFrame, settings: DiversityQualityConfig) -> Figure:
     """The diversity check's shares per language (diversity.py), each against its threshold
     (dashed); red bars are on the wrong side of it."""
@@ -122,12 +126,15 @@ def diversity_figure(table: pd.DataFrame, settings: DiversityQualityConfig) -> F
         ("top_opening_share", "most common opening", settings.max_top_opening_share, False),
         ("top_closing_share", "most common closing", settings.max_top_opening_share, False),
     )
-    table = table[table["language"] != ALL].iloc[::-1]
+    table = table.iloc[::-1]  # languages top down, then all tickets
     figure, axes = plt.subplots(1, len(panels), figsize=(13, 1.4 + 0.35 * len(table)), sharey=True)
     for axis, (column, title, threshold, low) in zip(axes, panels, strict=True):
         values = table[column].astype(float)
         worse = values < threshold if low else values > threshold
-        axis.barh(table["language"], values, color=worse.map({True: "tab:red", False: "tab:blue"}))
+        colors = worse.map({True: "tab:red", False: "tab:blue"})
+        if column in OVERALL_ONLY:  # per language for information; the whole sample decides
+            colors = colors.where(table["language"] == ALL, "tab:gray")
+        axis.barh(table["language"], values, color=colors)
         axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
         axis.set_xlim(0, 1)
         axis.set_title(title, fontsize=10)
