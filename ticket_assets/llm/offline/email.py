@@ -44,9 +44,10 @@ REPORT_INTRO_SHARE = 0.5
 # Longer subjects fall back to the bare title, then drop their prefixes; the limit is high
 # enough that this stays rare, since a subject cut in one language loses facts another keeps.
 MAX_SUBJECT_LENGTH = 120
-# Nodes of one ticket run in sequence; caching its drafts and renderings spares recomputing
-# them in paraphrase and translate (and for the same rows re-run in another partition).
-CACHE_SIZE = 4096
+# The nodes of a run share one writer (providers/local.py), each node over all its tickets in
+# turn: caching a run's drafts and renderings spares recomputing them in paraphrase and
+# translate (about 1 KB per rendering).
+CACHE_SIZE = 32768
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +29,13 @@ class LocalProvider(Protocol):
     ) -> LocalAnswer: ...
 
 
+# One provider per tables and seed in a process: the node steps of a run then share its
+# drafts and renderings (paraphrase recognises the draft email_draft just wrote).
+@functools.lru_cache(maxsize=4)
+def shared_offline_provider(tables: Tables, seed: int) -> OfflineProvider:
+    return OfflineProvider(tables, seed)
+
+
 class _OfflineAnswer:
     __slots__ = ("content", "cost_usd", "input_tokens", "output_tokens")
 
@@ -42,7 +50,7 @@ class OfflineAdapter:
     """The offline responders as a local provider; tokens estimated at 4 characters each."""
 
     def __init__(self, tables: Tables, seed: int) -> None:
-        self._responder = OfflineProvider(tables, seed)
+        self._responder = shared_offline_provider(tables, seed)
 
     def complete(
         self, request: LLMRequest, model: ModelConfig, repair: str | None
