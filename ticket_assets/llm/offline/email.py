@@ -22,10 +22,10 @@ from typing import Any
 from ticket_assets.core.randomness import stable_rng
 from ticket_assets.llm.offline.bank import REPORT_LABELS, PhraseBook
 from ticket_assets.llm.offline.fillers import Fillers, below, draw_fillers
-from ticket_assets.llm.offline.inputs import column, resolve
+from ticket_assets.llm.offline.inputs import TICKET_PARTS, column, resolve, ticket_parts
 from ticket_assets.llm.offline.layout import BLOCKS, Plan, plan, reshuffled, slots_of
+from ticket_assets.llm.offline.slots import slots_for
 from ticket_assets.tables import REFERENCE_LANGUAGE, Tables
-from ticket_assets.tables.situations import OWN_TRIED
 
 REPLY_PREFIX_SHARE = 0.06
 # Placeholders that name things rather than state facts; paraphrases may move them freely
@@ -122,19 +122,9 @@ class EmailWriter:
         """What the ticket's e-mail describes. Seeded by the columns the tagging node also
         reads, so tags follow the situation the e-mail states."""
         tables = self._tables
-        type_, queue, priority, topic, product = (
-            column(variables, name) for name in ("type", "queue", "priority", "topic", "product")
-        )
-        rng = stable_rng(
-            self._seed,
-            "situation",
-            column(variables, "ticket_id"),
-            type_,
-            queue,
-            priority,
-            topic,
-            product,
-        )
+        parts = ticket_parts(variables)
+        rng = stable_rng(self._seed, "situation", *parts)
+        _, type_, _, priority, _, _ = parts
         return tables.situations.draw(
             rng,
             resolve(tables.type_phrasing, type_, "type", "types.csv"),
@@ -163,8 +153,8 @@ class EmailWriter:
 
     def draft(self, ticket: Ticket) -> Draft:
         rng = stable_rng(self._seed, "email_draft", *ticket.seed_parts)
-        facts = self.situation(dict(zip(_SITUATION_COLUMNS, _situation_parts(ticket), strict=True)))
-        slots = _slots(self._reference, ticket, facts)
+        facts = self.situation(dict(zip(TICKET_PARTS, _situation_parts(ticket), strict=True)))
+        slots = slots_for(self._reference, ticket, facts)
         layout = plan(facts.get("shape", "standard"), rng, lambda slot: bool(slots.get(slot, True)))
         used = slots_of(layout) | {
             "subject",
@@ -204,7 +194,7 @@ class EmailWriter:
         the same facts (one whose variant is the only one with its facts keeps it), and the
         situation's sentences change order."""
         rng = stable_rng(self._seed, "paraphrase", *ticket.seed_parts)
-        slots = _slots(self._reference, ticket, draft.facts)
+        slots = slots_for(self._reference, ticket, draft.facts)
         return replace(
             draft,
             choices={
@@ -228,7 +218,7 @@ class EmailWriter:
     def render(self, ticket: Ticket, draft: Draft, language: str) -> tuple[str, str]:
         """(subject, body) of `draft` written in `language`."""
         book = self.book(language)
-        slots = _slots(book, ticket, draft.facts)
+        slots = slots_for(book, ticket, draft.facts)
         values = draft.fillers.values(book, self._colleagues(ticket))
         values["product"] = ticket.product
         values["team"] = book.queue(ticket.queue_key)["team"]
@@ -299,77 +289,9 @@ class EmailWriter:
         return names or (ticket.customer_name.split()[0],)
 
 
-_SITUATION_COLUMNS = ("ticket_id", "type", "queue", "priority", "topic", "product")
-
-
 def _situation_parts(ticket: Ticket) -> tuple[str, ...]:
     ticket_id, type_, queue, priority, _tone, _persona, topic, product, _name = ticket.seed_parts
     return ticket_id, type_, queue, priority, topic, product
-
-
-def _slots(book: PhraseBook, ticket: Ticket, facts: Mapping[str, str]) -> dict[str, Sequence[str]]:
-    """The variant lists of every part of this ticket's e-mail."""
-    fixed = _fixed_slots(
-        book, ticket.type_key, ticket.queue_key, ticket.tone_key, ticket.topic, ticket.persona
-    )
-    slots = dict(fixed)
-    tried = facts.get("tried", "")
-    if tried != OWN_TRIED or not slots["symptom"]:  # own: the queue's, for faults only
-        slots["tried"] = book.situation("tried", tried)
-    for fact in SITUATION_SLOTS:
-        slots[fact] = book.situation(fact, facts.get(fact, ""))
-    return slots
-
-
-SITUATION_SLOTS = (
-    "flag",
-    "intent",
-    "when",
-    "recurrence",
-    "scope",
-    "effect",
-    "workaround",
-    "deadline",
-    "ask",
-)
-
-
-# A ticket's e-mail asks for its slots several times (draft, paraphrase, each rendering).
-@functools.lru_cache(maxsize=1024)
-def _fixed_slots(
-    book: PhraseBook, type_key: str, queue_key: str, tone_key: str, topic_name: str, persona: str
-) -> dict[str, Sequence[str]]:
-    """The slots that do not depend on the situation."""
-    queue = book.queue(queue_key)
-    topic = book.topic(topic_name, queue_key)
-    tone = book.tone(tone_key)
-    register = book.register(tone_key)
-    fault = book.type(type_key)["fault"]
-    # A topic without details of its own borrows the queue's, which then are not added again.
-    details = topic.get("details") or queue["detail"]
-    report = book.report
-    return {
-        "subject": book.subjects,
-        "title": topic["titles"],
-        "reference": queue["reference"],
-        "greeting": register["greeting"],
-        "opening": book.opening,
-        "persona": (persona,) if persona in book.personas else (),
-        "issue": topic["issue"],
-        "detail": details,
-        "detail2": details,
-        "detail3": details,
-        "queue_detail": queue["detail"] if topic.get("details") else (),
-        "symptom": queue["symptom"] if fault else (),
-        "tried": queue["tried"] if fault else (),
-        "remark": tone["remark"],
-        "closing": tone["closing"],
-        "signoff": register["signoff"],
-        "report_intro": report["intro"],
-        "attachment": report["attachment"],
-        "forward_note": book.forward["note"],
-        "facts_block": ("",),
-    }
 
 
 def _facts_block(rng: random.Random, facts: Mapping[str, str], fault: bool) -> tuple[str, ...]:

@@ -14,6 +14,14 @@ def column(variables: Mapping[str, Any], name: str) -> str:
     return str(value)
 
 
+# The columns the tagging node reads too: what seeds a ticket's situation and its tags.
+TICKET_PARTS = ("ticket_id", "type", "queue", "priority", "topic", "product")
+
+
+def ticket_parts(variables: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(column(variables, name) for name in TICKET_PARTS)
+
+
 def language(variables: Mapping[str, Any], name: str) -> str:
     """A language code from `name`, falling back to the ticket's target `language`."""
     return column(variables, name if name in variables else "language").strip().upper()

@@ -12,23 +12,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from ticket_assets.tables.situations import FACTS
+
 Plan = tuple[tuple[str, ...], ...]
 
 # Sentences of the situation: they may appear in any order within their paragraph.
-MOVABLE = frozenset(
-    {
-        "when",
-        "recurrence",
-        "scope",
-        "effect",
-        "workaround",
-        "deadline",
-        "tried",
-        "ask",
-        "symptom",
-        "queue_detail",
-    }
-)
+MOVABLE = (frozenset(FACTS) - {"shape", "flag", "intent"}) | {"symptom", "queue_detail"}
 # Parts rendered as blocks of their own lines rather than sentences.
 BLOCKS = frozenset({"facts_block", "forward_header"})
 SIGNATURE_LINE_SHARE = 0.8  # "Kind regards, Anna Meyer" on one line rather than two

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ticket_assets.core.randomness import stable_rng
-from ticket_assets.llm.offline.inputs import column
+from ticket_assets.llm.offline.inputs import ticket_parts
 from ticket_assets.tables import Tables
 
 TAG_COUNTS = (4, 5, 6, 7, 8)
@@ -45,9 +45,8 @@ class Tagger:
 
     def tags(self, variables: Mapping[str, Any]) -> list[str]:
         tables = self._tables
-        type_, queue, priority, topic, product = (
-            column(variables, name) for name in ("type", "queue", "priority", "topic", "product")
-        )
+        parts = ticket_parts(variables)
+        _, type_, queue, priority, topic, product = parts
         vocabulary = variables.get("tag_vocabulary") or tables.tag_vocabulary
         known, allowed = self._known
         if vocabulary is not known:
@@ -74,16 +73,7 @@ class Tagger:
         if (general := associations["any"].get("")) is not None:
             add(general.tags, general.weight)
 
-        rng = stable_rng(
-            self._seed,
-            "tagging",
-            column(variables, "ticket_id"),
-            type_,
-            queue,
-            priority,
-            topic,
-            product,
-        )
+        rng = stable_rng(self._seed, "tagging", *parts)
         count = rng.choices(TAG_COUNTS, TAG_COUNT_WEIGHTS)[0]
         # Weighted sampling without replacement (Efraimidis-Spirakis): largest u ** (1 / w) first.
         ranked = sorted(scores, key=lambda tag: rng.random() ** (1.0 / scores[tag]), reverse=True)
