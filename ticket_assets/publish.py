@@ -14,10 +14,9 @@ from ticket_assets.config import RunConfig
 from ticket_assets.core.progress import Stages
 from ticket_assets.export import EXPORT_COLUMNS, ExportPaths, export_frame, write_exports
 from ticket_assets.nodes import exported_columns
-from ticket_assets.quality import QUALITY_FILE, QualityInputs, QualityReport, assess
+from ticket_assets.quality import QUALITY_FILE, QualityInputs, QualityReport, assess, check_order
 from ticket_assets.quality.card import dataset_card, write_card
 from ticket_assets.quality.plots import write_plots
-from ticket_assets.quality.registry import CHECKS
 from ticket_assets.storage import Lake, backend_for
 from ticket_assets.storage.objects import copy_files, exports_destination
 
@@ -48,7 +47,7 @@ def publish(
     """Check `rows` (the dataset), export what the checks keep, and describe it; `rejects`
     are the tickets left out in quarantine, which the card accounts for. Each stage is logged
     to `log` as it starts (the CLI shows them)."""
-    checks = sorted(CHECKS, key=lambda check: check.measures != "generated")  # as assess runs
+    checks = check_order(config.quality, len(rows))
     stage_names = (EXPORT_STAGE, PLOTS_STAGE, CARD_STAGE)
     if config.storage.is_lake:
         stage_names += (COPY_STAGE,)

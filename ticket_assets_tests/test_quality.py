@@ -9,6 +9,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
+import ticket_assets.quality.report as report_module
 from ticket_assets.config import (
     BalanceConfig,
     ConfigError,
@@ -17,12 +18,13 @@ from ticket_assets.config import (
     RunConfig,
     build_config,
 )
+from ticket_assets.core.progress import Stages
 from ticket_assets.llm.client import LLMClient, validate_answer
 from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.nodes.outputs import EmailAnswer
 from ticket_assets.plan import batch_key, plan_frame
-from ticket_assets.quality import CHECKS, QualityInputs, assess
+from ticket_assets.quality import CHECKS, QualityInputs, assess, check_order
 from ticket_assets.quality.balance import check_label_balance, expected_shares
 from ticket_assets.quality.duplicates import check_duplicates, find_clusters
 from ticket_assets.quality.fidelity import check_fidelity, rewritten_pairs
@@ -152,6 +154,33 @@ def test_the_default_action_keeps_and_reports_mismatched_rows(
     exported, report = assess(tickets, QUALITY, _inputs(config, stages))
     assert len(exported) == len(tickets)
     assert report.failed == ["language"]
+
+
+def test_the_language_check_in_a_worker_process_reports_the_same(
+    config: RunConfig,
+    stages: dict[str, pd.DataFrame],
+    tickets: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run beside the others (as from WORKER_MIN_ROWS on), the language check finds the
+    same rows, comes last in the stages, and the report keeps the registry's order."""
+    german, english = _row(tickets, "DE"), _row(tickets, "EN")
+    tickets.loc[german, "body"] = tickets.loc[english, "body"]
+    _, in_process = assess(tickets, QUALITY, _inputs(config, stages))
+    monkeypatch.setattr(report_module, "WORKER_MIN_ROWS", 1)
+    started: list[str] = []
+    monkeypatch.setattr(Stages, "start", lambda self, name: started.append(name))
+    _, beside = assess(tickets, QUALITY, _inputs(config, stages), Stages("checks", (), None))
+    assert beside.to_dict() == in_process.to_dict()
+    assert beside.check("language").flagged == (tickets.loc[german, "ticket_id"],)
+    assert started == [check.title for check in check_order(QUALITY, len(tickets))]
+    assert started[-1] == "Language"
+    # A language check that leaves rows out runs first, in this process: duplicates after it
+    # must know what it drops.
+    dropping = QUALITY.model_copy(
+        update={"language": QUALITY.language.model_copy(update={"action": "drop"})}
+    )
+    assert check_order(dropping, len(tickets))[0].name == "language"
 
 
 def test_duplicates_across_batches_fail_with_their_cluster(tickets: pd.DataFrame) -> None:

@@ -4,7 +4,13 @@ dataset card. Plain Python, no Dagster: each check takes a frame and returns a
 `CheckResult`; `CHECKS` (registry.py) lists them, `assess` runs them all."""
 
 from ticket_assets.quality.registry import CHECKS, QualityCheck
-from ticket_assets.quality.report import QUALITY_FILE, QualityInputs, QualityReport, assess
+from ticket_assets.quality.report import (
+    QUALITY_FILE,
+    QualityInputs,
+    QualityReport,
+    assess,
+    check_order,
+)
 from ticket_assets.quality.result import CheckResult
 
 __all__ = [
@@ -15,4 +21,5 @@ __all__ = [
     "QualityInputs",
     "QualityReport",
     "assess",
+    "check_order",
 ]

@@ -61,6 +61,9 @@ class Verdict:
     drop: tuple[str, ...] = ()  # ticket ids to leave out of the export (checks that drop)
 
 
+# The settings' actions that leave a check's flagged rows out of the export.
+DROP_ACTIONS = ("drop", "regenerate")
+
 # (what it measures, its quality.<section> settings) -> verdict; None: nothing to measure.
 CheckFunction = Callable[[CheckData, Any], Verdict | None]
 
@@ -74,6 +77,10 @@ class QualityCheck:
     section: str  # its settings: quality.<section>
     measures: Literal["generated", "exported"] = "generated"  # every row, or the export's
     drops: bool = False  # may leave rows out of the export (per its settings' action)
+    # Its work holds the GIL on every core for seconds (lingua's native code): when its
+    # settings leave no row out, it runs in a worker process beside the other checks
+    # (report.assess). Such a check must not read `left_out`.
+    in_worker: bool = False
     blocking: bool = False  # a failure stops the run instead of marking the data
     node: str | None = None  # belongs to this node's asset; runs only if the pipeline has it
 
@@ -82,10 +89,14 @@ class QualityCheck:
         """Its name on its asset: `fidelity` on paraphrase, `language` on the export."""
         return self.name.removeprefix(f"{self.node}_") if self.node else self.name
 
+    def leaves_out(self, settings: Any) -> bool:
+        """Whether, with these settings, it may leave rows out of the export."""
+        return self.drops and getattr(settings, "action", None) in DROP_ACTIONS
+
 
 def _language(data: CheckData, settings: LanguageQualityConfig) -> Verdict:
     result = check_language(data.rows, settings)
-    return Verdict(result, result.flagged if settings.action in ("drop", "regenerate") else ())
+    return Verdict(result, result.flagged if settings.action in DROP_ACTIONS else ())
 
 
 def _duplicates(data: CheckData, settings: DuplicatesQualityConfig) -> Verdict:
@@ -156,6 +167,7 @@ CHECKS: tuple[QualityCheck, ...] = (
         _language,
         section="language",
         drops=True,
+        in_worker=True,
     ),
     QualityCheck(
         "duplicates",

@@ -10,7 +10,10 @@ of the export, never out of the node tables; label balance is measured on what i
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,20 @@ import pandas as pd
 from ticket_assets.config import QualityConfig
 from ticket_assets.core.files import atomic_write
 from ticket_assets.core.progress import Stages
-from ticket_assets.quality.registry import CHECKS, CheckData, QualityInputs, Verdict
+from ticket_assets.quality.registry import (
+    CHECKS,
+    CheckData,
+    QualityCheck,
+    QualityInputs,
+    Verdict,
+)
 from ticket_assets.quality.result import CheckResult
 
-__all__ = ["QUALITY_FILE", "QualityInputs", "QualityReport", "assess"]
+__all__ = ["QUALITY_FILE", "QualityInputs", "QualityReport", "assess", "check_order"]
 
 QUALITY_FILE = "quality.json"
+# Below this many rows, starting a worker process costs more than running beside saves.
+WORKER_MIN_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -100,44 +111,82 @@ class QualityReport:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+def check_order(config: QualityConfig, rows: int) -> list[QualityCheck]:
+    """The order in which `assess` runs the checks over `rows` rows: those of the generated
+    rows in registry order, then those of the export, then the ones in a worker process
+    (their results are collected last: they leave nothing out, so nothing waits for them)."""
+    beside = [check for check in CHECKS if _in_worker(check, config, rows)]
+    own = [check for check in CHECKS if check not in beside]
+    return sorted(own, key=lambda check: check.measures != "generated") + beside
+
+
+def _in_worker(check: QualityCheck, config: QualityConfig, rows: int) -> bool:
+    return (
+        check.in_worker
+        and rows >= WORKER_MIN_ROWS
+        and not check.leaves_out(getattr(config, check.section))
+    )
+
+
+def _worker(needed: bool) -> AbstractContextManager[ProcessPoolExecutor | None]:
+    # spawn, not fork: the parent has threads (Dagster's, DuckDB's) that a fork would copy
+    # half-way.
+    if not needed:
+        return nullcontext()
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
 def assess(
     rows: pd.DataFrame, config: QualityConfig, inputs: QualityInputs, stages: Stages | None = None
 ) -> tuple[pd.DataFrame, QualityReport]:
     """Run every check of the registry over `rows` (the dataset, sorted by ticket id); return
     the rows to export and the report. Checks of the generated rows run first, in registry
-    order, each knowing what the ones before it leave out; then the checks of the export."""
+    order, each knowing what the ones before it leave out; then the checks of the export.
+    A check marked `in_worker` that leaves nothing out runs in a worker process meanwhile
+    (check_order)."""
     rows = rows.reset_index(drop=True)
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, Verdict | None] = {}
     left_out: dict[str, None] = {}  # ticket ids, in the order they were dropped
-    for check in CHECKS:
-        if check.measures != "generated":
-            continue
-        if stages is not None:
-            stages.start(check.title)
-        verdict = check.function(
-            CheckData(rows, inputs, frozenset(left_out)), getattr(config, check.section)
-        )
-        if verdict is not None:
-            verdicts[check.name] = verdict
-            left_out.update(dict.fromkeys(verdict.drop))
-    exported = rows[~rows["ticket_id"].isin(list(left_out))].reset_index(drop=True)
-    for check in CHECKS:
-        if check.measures == "exported":
+    order = check_order(config, len(rows))
+    beside = [check for check in order if _in_worker(check, config, len(rows))]
+    with _worker(bool(beside)) as pool:
+        pending = {
+            check.name: pool.submit(
+                check.function, CheckData(rows, inputs), getattr(config, check.section)
+            )
+            for check in (beside if pool is not None else ())
+        }
+        for check in order:
+            if check.measures != "generated" or check.name in pending:
+                continue
             if stages is not None:
                 stages.start(check.title)
-            verdict = check.function(CheckData(exported, inputs), getattr(config, check.section))
+            data = CheckData(rows, inputs, frozenset(left_out))
+            verdicts[check.name] = verdict = check.function(data, getattr(config, check.section))
             if verdict is not None:
-                verdicts[check.name] = verdict
+                left_out.update(dict.fromkeys(verdict.drop))
+        exported = rows[~rows["ticket_id"].isin(list(left_out))].reset_index(drop=True)
+        for check in order:
+            if check.measures != "exported" or check.name in pending:
+                continue
+            if stages is not None:
+                stages.start(check.title)
+            data = CheckData(exported, inputs)
+            verdicts[check.name] = check.function(data, getattr(config, check.section))
+        for check in beside:
+            if stages is not None:
+                stages.start(check.title)
+            verdicts[check.name] = pending[check.name].result()
     report = QualityReport(
         checks=tuple(
-            replace(verdicts[check.name].result, name=check.name, title=check.title)
+            replace(verdict.result, name=check.name, title=check.title)
             for check in CHECKS
-            if check.name in verdicts
+            if (verdict := verdicts.get(check.name)) is not None
         ),
         generated_rows=len(rows),
         exported_rows=len(exported),
         dropped={
-            check.name: len(verdicts[check.name].drop) if check.name in verdicts else 0
+            check.name: len(verdict.drop) if (verdict := verdicts.get(check.name)) else 0
             for check in CHECKS
             if check.drops
         },
