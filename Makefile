@@ -1,8 +1,11 @@
-# Everything runs inside .venv, built from uv.lock; a pinned uv is bootstrapped into .tools.
+# Everything runs inside .venv, built from uv.lock with the interpreter PYTHON (3.11, 3.12 or
+# 3.13: `make run PYTHON=python3.13`); a pinned uv is bootstrapped into .tools.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
-VENV := .venv
+VENV ?= .venv
+# Which interpreter PYTHON is: .venv is rebuilt when it changes.
+PYTHON_ID := $(shell $(PYTHON) -c 'import sys; print(sys.executable, *sys.version_info[:3])' 2>/dev/null)
 export UV_PYTHON_DOWNLOADS := never
 # Imports read precompiled bytecode even where PYTHONDONTWRITEBYTECODE is set (as in CI).
 export UV_COMPILE_BYTECODE := 1
@@ -13,7 +16,7 @@ CHROMIUM := /usr/bin/chromium
 # Scale-out tests start their own PostgreSQL server from Debian's postgresql-15.
 POSTGRES_INITDB := /usr/lib/postgresql/15/bin/initdb
 
-.PHONY: run test lint bench ui env clean
+.PHONY: run test lint bench ui env clean wheel FORCE
 
 run: $(VENV)/.synced
 	$(VENV)/bin/python -m ticket_assets run
@@ -41,11 +44,21 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	@echo "setting up: installing the locked dependencies into $(VENV)/ and compiling their" \
-	  "bytecode (the first time: a minute or two, then seconds)"
-	$(UV) sync --frozen --all-groups
+# The wheel (dist/), with the default config, prompts and tables inside.
+wheel: $(UV)
+	$(UV) build --wheel
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(VENV).python
+	@echo "setting up: installing the locked dependencies into $(VENV)/ for $(PYTHON_ID) and" \
+	  "compiling their bytecode (the first time: a minute or two, then seconds)"
+	$(UV) sync --frozen --all-groups --python "$(firstword $(PYTHON_ID))"
 	touch $@
+
+# Rewritten only when PYTHON names another interpreter, so that .venv follows it.
+$(VENV).python: FORCE
+	@test -n "$(PYTHON_ID)" || { echo "error: $(PYTHON) is not a Python interpreter;" \
+	  "set PYTHON to python3.11, python3.12 or python3.13" >&2; exit 1; }
+	@echo "$(PYTHON_ID)" | cmp -s - $@ || echo "$(PYTHON_ID)" > $@
 
 $(CHROMIUM):
 	@echo "installing chromium with apt-get (the UI test screenshots the asset graph with it)"
@@ -64,4 +77,4 @@ $(POSTGRES_INITDB):
 	  "(apt-get install postgresql-15) and rerun make test" >&2; exit 1; }
 
 clean:
-	rm -rf $(VENV) .tools
+	rm -rf $(VENV) $(VENV).python .tools dist

@@ -1,5 +1,6 @@
-"""What `dagster dev -w workspace.yaml` loads: the Definitions of ticket_assets.yaml
-(or $TICKET_ASSETS_CONFIG) in the mode $TICKET_ASSETS_MODE (default dev)."""
+"""What `dagster dev -w workspace.yaml` loads: the Definitions of the project's config
+($TICKET_ASSETS_CONFIG, which `ticket-assets ui` sets, else the working directory's
+ticket_assets.yaml, else the default one) in the mode $TICKET_ASSETS_MODE (default dev)."""
 
 from ticket_assets.config import load_config
 from ticket_assets.nodes import build_pipeline

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -254,15 +254,23 @@ class DagsterUI:
 
 
 @contextmanager
-def running_ui(config: Path, home: Path, cwd: Path, port: int | None = None) -> Iterator[DagsterUI]:
-    """`python -m ticket_assets ui --config <config>` on the instance in `home`, until the
-    block ends; then the whole process group is stopped (TERM, then KILL)."""
+def running_ui(
+    config: Path | None,
+    home: Path | None,
+    cwd: Path,
+    port: int | None = None,
+    program: Sequence[str] = (sys.executable, "-m", "ticket_assets"),
+) -> Iterator[DagsterUI]:
+    """`<program> ui --config <config>` (without --config: the project of `cwd`) on the
+    instance in `home` (None: the project's own, under its data directory), until the block
+    ends; then the whole process group is stopped (TERM, then KILL)."""
     port = port or free_port()
-    command = [sys.executable, "-m", "ticket_assets", "ui", "--config", str(config)]
+    command = [*program, "ui", *(["--config", str(config)] if config else [])]
+    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
     process = subprocess.Popen(
         [*command, "--port", str(port)],
         cwd=cwd,
-        env={**os.environ, "DAGSTER_HOME": str(home)},
+        env={**env, "DAGSTER_HOME": str(home)} if home else env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -278,7 +286,7 @@ def running_ui(config: Path, home: Path, cwd: Path, port: int | None = None) -> 
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the Dagster UI did not start") from None
                 time.sleep(0.5)
-        yield DagsterUI(url, home)
+        yield DagsterUI(url, home or cwd / "data" / "dagster_home")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

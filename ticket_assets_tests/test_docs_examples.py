@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ticket_assets.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, RunConfig, build_config
+from ticket_assets.config import DEFAULT_CONFIG_PATH, RunConfig, build_config
 from ticket_assets.export import EXPORT_COLUMNS, write_exports
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.nodes import NodeContext, build_pipeline, exported_columns
@@ -25,7 +25,9 @@ from ticket_assets.schema import ticket_schema, validate_or_raise
 from ticket_assets.tables.loaded import tables_for
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 
-DOC = PROJECT_ROOT / "docs" / "extending.md"
+ROOT = Path(__file__).resolve().parent.parent
+
+DOC = ROOT / "docs" / "extending.md"
 CONFIG_FILE = "ticket_assets.yaml"
 # The provider example's address, served by the fake OpenAI-compatible server in the test.
 EXAMPLE_API_BASE = "http://127.0.0.1:8000/v1"
@@ -90,7 +92,7 @@ def test_the_page_has_an_example_for_every_how_to() -> None:
 @pytest.mark.parametrize("upto", range(len(SECTIONS)), ids=[s.title for s in SECTIONS])
 def test_doc_examples_run(upto: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for folder in ("prompts", "tables"):
-        shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
+        shutil.copytree(ROOT / folder, tmp_path / folder)
     code = tmp_path / "code"
     monkeypatch.syspath_prepend(str(code))
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))

@@ -82,8 +82,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
         lambda tmp: ["estimat"],
         2,
         "unknown command 'estimat'; valid commands: run, export, estimate, cache, lake, ui, "
-        "evaluate; "
-        "did you mean 'estimate'?",
+        "evaluate, init; did you mean 'estimate'?",
     ),
     (
         "unknown flag",

@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ticket_assets.config import PROJECT_ROOT, ConfigError, ModelConfig, RunConfig, load_config
+from ticket_assets.config import ConfigError, ModelConfig, RunConfig, load_config
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.llm.types import LLMRequest
 from ticket_assets.nodes import NodeContext, build_pipeline, written_columns
@@ -27,6 +27,8 @@ from ticket_assets.plan import plan_frame
 from ticket_assets.schema import SchemaViolation, ticket_schema, validate_or_raise
 from ticket_assets.tables import TablesError
 from ticket_assets.tables.loaded import tables_for
+
+ROOT = Path(__file__).resolve().parent.parent
 
 URGENCY = """\
 description: How urgent the ticket is for the customer's business.
@@ -58,7 +60,7 @@ def project(tmp_path: Path) -> Path:
     """A copy of the project's prompts/ and tables/, plus prompts/urgency.yaml and
     tables/business_units.csv (the repository's own folders stay untouched)."""
     for folder in ("prompts", "tables"):
-        shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
+        shutil.copytree(ROOT / folder, tmp_path / folder)
     (tmp_path / "prompts" / "urgency.yaml").write_text(URGENCY, encoding="utf-8")
     (tmp_path / "tables" / "business_units.csv").write_text(BUSINESS_UNITS, encoding="utf-8")
     return tmp_path
@@ -254,7 +256,7 @@ def test_answer_models_travel_to_worker_processes(project: Path) -> None:
         input=pickle.dumps(request),
         capture_output=True,
         check=True,
-        cwd=PROJECT_ROOT,
+        cwd=ROOT,
     )
     answer = pickle.loads(done.stdout)
     assert type(answer) is request.output_model and answer.urgency == "Critical"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ticket_assets.config import PROJECT_ROOT, build_config
+from ticket_assets.config import build_config
 from ticket_assets.llm.client import LLMClient
 from ticket_assets.nodes import NODES, NodeContext
 from ticket_assets.nodes.declared import answer_model
@@ -27,6 +27,8 @@ from ticket_assets.tables.spec import parse_outputs
 from ticket_assets.tables.vocabulary import VocabularyMatcher
 from ticket_assets_tests.fake_llm_server import FakeLLMState, fake_llm_server
 from ticket_assets_tests.test_llm_remote import CANARY_KEY, exported, ledger, run, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 VOCABULARY = ("Printer", "Network", "Outage", "Bug", "Follow-up", "Email", "Policy", "VPN", "IT")
 SYNONYMS = (("network issue", "Network"), ("defect", "Bug"), ("dashboard", "Reporting"))
@@ -126,7 +128,7 @@ def test_a_tags_model_travels_to_a_worker_process_as_its_vocabulary() -> None:
         input=pickle.dumps(TAGS),
         capture_output=True,
         check=True,
-        cwd=PROJECT_ROOT,
+        cwd=ROOT,
     )
     assert done.stdout.decode().strip() == "['Printer', 'VPN', 'Bug', 'Outage']"
 
@@ -162,7 +164,7 @@ def test_a_declared_enum_and_list_are_normalised_and_schemad() -> None:
 
 
 def test_the_shipped_synonyms_all_name_tags() -> None:
-    tables = Tables.load(PROJECT_ROOT / "tables")
+    tables = Tables.load(ROOT / "tables")
     assert 40 <= len(tables.tag_synonyms) <= 80
     assert set(tables.tag_synonyms.values()) <= set(tables.tag_vocabulary)
 
@@ -189,7 +191,7 @@ def test_the_shipped_synonyms_all_name_tags() -> None:
 def test_a_bad_synonyms_table_is_one_line_naming_file_line_and_value(
     tmp_path: Path, rows: str, expected: str
 ) -> None:
-    tables = shutil.copytree(PROJECT_ROOT / "tables", tmp_path / "tables")
+    tables = shutil.copytree(ROOT / "tables", tmp_path / "tables")
     (tables / "tag_synonyms.csv").write_text(f"synonym,tag\n{rows}", encoding="utf-8")
     with pytest.raises(TablesError) as caught:
         Tables.load(tables)
@@ -197,7 +199,7 @@ def test_a_bad_synonyms_table_is_one_line_naming_file_line_and_value(
 
 
 def test_the_synonyms_table_is_optional(tmp_path: Path) -> None:
-    tables = shutil.copytree(PROJECT_ROOT / "tables", tmp_path / "tables")
+    tables = shutil.copytree(ROOT / "tables", tmp_path / "tables")
     (tables / "tag_synonyms.csv").unlink()
     assert Tables.load(tables).tag_synonyms == {}
 

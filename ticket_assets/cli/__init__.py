@@ -1,11 +1,12 @@
-"""Command line: `python -m ticket_assets [run|export|estimate|cache|lake|ui|evaluate] [flags]`.
+"""Command line: `python -m ticket_assets [run|export|estimate|cache|lake|ui|evaluate|init] [flags]`
+(installed: `ticket-assets ...`).
 
 arguments.py  the parser: COMMANDS (one subcommand each, with its flag groups)
 errors.py     exit codes and the one `error:` line per failure
 dispatch.py   the checks a command needs, then its handler (the first module here that
               imports Dagster and pandas: --help and config errors do not wait for them)
-run.py, export.py, estimate.py, cache.py, lake.py, ui.py, evaluate.py   one module per
-              command
+run.py, export.py, estimate.py, cache.py, lake.py, ui.py, evaluate.py, init.py   one
+              module per command
 runs.py       in-process Dagster runs with the CLI's loggers and one line per failure
 instance.py   the Dagster instance the UI opens (and recorded runs are written to)
 summary.py    what a run prints when it ends
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from ticket_assets.cli import init
 from ticket_assets.cli.arguments import (
     COMMANDS,
     PROG,
@@ -40,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     under the data directory, which the output names."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parse(arguments)
+    if args.command == "init":  # no config and no data directory yet
+        return init.handle(args)
     log_path = new_log_path(data_path_without_config(args), args.command)
     try:
         # The data directory first: its run lock is taken before the config's slow checks.

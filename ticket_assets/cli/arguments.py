@@ -18,10 +18,11 @@ from ticket_assets.config import (
     EVALUATE_COLUMNS,
     EVALUATE_LABELS,
     MODES,
-    PROJECT_ROOT,
     LanguageSelection,
     RunConfig,
+    find_config,
     load_config,
+    project_root,
 )
 
 PROG = "python -m ticket_assets"
@@ -47,7 +48,11 @@ INSTANCE_KINDS = ("sqlite", "postgres")
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="config file (default ticket_assets.yaml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="config file (default: ticket_assets.yaml in this folder, else the built-in one)",
+    )
     parser.add_argument("--mode", choices=MODES, help="config profile (default dev)")
     parser.add_argument("--data-dir", type=Path, help="where DuckDB, exports and the instance go")
 
@@ -124,6 +129,16 @@ def _lake_flags(parser: argparse.ArgumentParser) -> None:
 
 def _ui_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+
+
+def _init_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", type=Path, metavar="DIR", help="the project folder to write")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="in an existing project: add missing defaults and update those you have not "
+        "changed; the files you changed are kept and listed",
+    )
 
 
 def _column_pair(value: str) -> tuple[str, str]:
@@ -245,6 +260,15 @@ COMMANDS: Mapping[str, Command] = {
         "and the ratios synthetic/yours; writes the figures to evaluation.json and "
         "evaluation.png (--out). Your file is only read: nothing of it is written anywhere.",
     ),
+    # Reads no config and writes no data directory: it makes the folder that will have them.
+    "init": Command(
+        "write a new project folder: config, prompts, tables, workspace, .gitignore, README",
+        (_init_flags,),
+        description="Write a new project into DIR (created if missing): ticket_assets.yaml, "
+        "prompts/, tables/ and workspace.yaml with the defaults, a .gitignore for data/ and a "
+        "README, so that `cd DIR && ticket-assets run` and `ticket-assets ui` work. Refuses a "
+        "folder that already holds a project; --force updates it.",
+    ),
 }
 
 
@@ -331,4 +355,7 @@ def _apply_instance_flag(args: argparse.Namespace) -> None:
 
 def data_path_without_config(args: argparse.Namespace) -> Path:
     """Where logs go when the config cannot be read: --data-dir, else the default."""
-    return args.data_dir.resolve() if args.data_dir else PROJECT_ROOT / DEFAULT_DATA_DIR
+    if args.data_dir:
+        return args.data_dir.resolve()
+    config_path = find_config(getattr(args, "config", None))
+    return project_root(config_path) / DEFAULT_DATA_DIR

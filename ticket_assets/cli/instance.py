@@ -22,7 +22,7 @@ import dagster as dg
 import yaml
 
 from ticket_assets.cli.arguments import COMMANDS, INSTANCE_ENV_VAR, INSTANCE_KINDS
-from ticket_assets.config import PROJECT_ROOT, ConfigError, RunConfig
+from ticket_assets.config import DEFAULTS_DIR, ConfigError, RunConfig
 from ticket_assets.core.processes import is_alive
 from ticket_assets.orchestration.event_log import EVENT_BATCH_SIZE
 
@@ -31,8 +31,8 @@ HOME_DIRS = {SQLITE: "dagster_home", POSTGRES: "dagster_home_postgres"}
 DAGSTER_HOME_DIR = HOME_DIRS[SQLITE]
 # The instance settings (run queue, concurrency pools, storage) every new instance starts from;
 # the SQLite one's storage directory, `$DAGSTER_HOME` there, is written out in the copy.
-INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
-POSTGRES_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster.postgres.yaml"
+INSTANCE_TEMPLATE = DEFAULTS_DIR / "dagster.yaml"
+POSTGRES_TEMPLATE = DEFAULTS_DIR / "deploy" / "dagster.postgres.yaml"
 TEMPLATES = {SQLITE: INSTANCE_TEMPLATE, POSTGRES: POSTGRES_TEMPLATE}
 HOME_FROM_ENV = "{env: DAGSTER_HOME}"
 # Tags naming the CLI process that runs a recorded run in-process.

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from ticket_assets.config import PROJECT_ROOT, RunConfig
+from ticket_assets.config import (
+    CONFIG_ENV_VAR,
+    DEFAULTS_DIR,
+    MODE_ENV_VAR,
+    RunConfig,
+    find_config,
+)
 from ticket_assets.orchestration.partitions import register_batches
+
+WORKSPACE_FILE = "workspace.yaml"
 
 
 def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
@@ -25,10 +33,14 @@ def handle(args: argparse.Namespace, config: RunConfig, log_path: Path) -> int:
     with dg.DagsterInstance.get() as instance:
         register_batches(instance, config)
     port = str(args.port or os.environ.get("PORT") or 3000)
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
-    env = {**os.environ, "TICKET_ASSETS_MODE": config.mode}
-    if args.config:
-        env["TICKET_ASSETS_CONFIG"] = str(Path(args.config).resolve())
+    own = config.root / WORKSPACE_FILE
+    workspace = str(own if own.is_file() else DEFAULTS_DIR / WORKSPACE_FILE)
+    # The code location and every run's process load this project's config, from any folder.
+    env = {
+        **os.environ,
+        MODE_ENV_VAR: config.mode,
+        CONFIG_ENV_VAR: str(find_config(args.config).resolve()),
+    }
     daemon = "ticket_assets.orchestration.daemon"
     services = {
         "webserver": [sys.executable, "-m", "dagster_webserver", "-w", workspace, "-p", port],

@@ -6,7 +6,7 @@ nodes (plug-ins, prompt files, the order check) is `ticket_assets.nodes.build_pi
 business.
 
     errors.py     ConfigError
-    paths.py      project root, config file, data directory, modes
+    paths.py      the project folder, its config file, the defaults, data directory, modes
     languages.py  SUPPORTED_LANGUAGES (from core/languages.py), language_code
     base.py       StrictModel (frozen, unknown keys named with the allowed ones)
     models.py     ModelConfig, CostLimits, PriceOverride, CurrencyConfig
@@ -38,9 +38,11 @@ from ticket_assets.config.paths import (
     DATA_DIR_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATA_DIR,
+    DEFAULTS_DIR,
     MODE_ENV_VAR,
     MODES,
-    PROJECT_ROOT,
+    find_config,
+    project_root,
 )
 from ticket_assets.config.quality import (
     BALANCE_COLUMNS,
@@ -65,6 +67,7 @@ __all__ = [
     "BALANCE_COLUMNS",
     "CONFIG_ENV_VAR",
     "DATA_DIR_ENV_VAR",
+    "DEFAULTS_DIR",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_DATA_DIR",
     "DEFAULT_PIPELINE",
@@ -73,7 +76,6 @@ __all__ = [
     "EXPORT_FORMATS",
     "MODES",
     "MODE_ENV_VAR",
-    "PROJECT_ROOT",
     "RESERVED_EMAIL_DOMAINS",
     "SUPPORTED_LANGUAGES",
     "BalanceConfig",
@@ -103,6 +105,8 @@ __all__ = [
     "StrictModel",
     "build_config",
     "configured_data_path",
+    "find_config",
     "load_config",
+    "project_root",
     "unknown_model_key",
 ]

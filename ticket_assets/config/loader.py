@@ -18,11 +18,11 @@ from ticket_assets.config.origins import SettingOrigins, format_validation_error
 from ticket_assets.config.paths import (
     CONFIG_ENV_VAR,
     DATA_DIR_ENV_VAR,
-    DEFAULT_CONFIG_PATH,
     DEFAULT_DATA_DIR,
     MODE_ENV_VAR,
     MODES,
-    project_path,
+    find_config,
+    project_root,
 )
 from ticket_assets.config.run import RunConfig
 
@@ -49,10 +49,12 @@ def build_config(
     source: str = "config",
     document: yaml.Node | None = None,
     flags: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> RunConfig:
     """Validate a raw mapping: base, then the chosen mode's profile, then overrides.
     `document` (the parsed file) and `flags` (override key -> flag) let errors say where a
-    value came from."""
+    value came from; `root` is the project folder its relative paths are taken from
+    (default: that of the config file in use)."""
     origins = SettingOrigins(
         source, document, flags or {}, settings=frozenset(RunConfig.model_fields)
     )
@@ -62,6 +64,7 @@ def build_config(
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, origins)) from None
     config._origins = origins
+    config._root = root
     return config
 
 
@@ -143,11 +146,19 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     flags: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """Load `ticket_assets.yaml` (or `$TICKET_ASSETS_CONFIG`, or `path`) and validate it.
-    `flags` names the command-line flag of each override, for error messages."""
-    raw, document, source = _read_config_file(path)
+    """Load the config file in use (`path`, `$TICKET_ASSETS_CONFIG`, the working directory's
+    `ticket_assets.yaml` or the default one: paths.find_config) and validate it. `flags`
+    names the command-line flag of each override, for error messages."""
+    config_path = find_config(path)
+    raw, document, source = _read_config_file(config_path, named=bool(path))
     return build_config(
-        raw or {}, mode=mode, overrides=overrides, source=source, document=document, flags=flags
+        raw or {},
+        mode=mode,
+        overrides=overrides,
+        source=source,
+        document=document,
+        flags=flags,
+        root=project_root(config_path),
     )
 
 
@@ -159,24 +170,25 @@ def configured_data_path(
 ) -> Path:
     """The data directory the settings name, found without validating the rest (the CLI
     takes the directory's run lock before the slower checks)."""
-    raw, document, source = _read_config_file(path)
+    config_path = find_config(path)
+    raw, document, source = _read_config_file(config_path, named=bool(path))
     merged, _ = _merged_settings(raw or {}, mode, overrides, SettingOrigins(source, document))
     data_dir = merged.get("data_dir")
     # A value of the wrong type is left to the full check, which names it.
-    return project_path(Path(data_dir) if isinstance(data_dir, str | Path) else DEFAULT_DATA_DIR)
+    relative = Path(data_dir) if isinstance(data_dir, str | Path) else DEFAULT_DATA_DIR
+    return project_root(config_path) / relative
 
 
-def _read_config_file(path: Path | str | None) -> tuple[Any, yaml.Node | None, str]:
-    """The file's settings, its parsed document (lines and columns) and its name as shown."""
-    config_path = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+def _read_config_file(config_path: Path, named: bool) -> tuple[Any, yaml.Node | None, str]:
+    """The file's settings, its parsed document (lines and columns) and its name as shown;
+    `named`: the path was given (not found from the environment or the folder)."""
     source = _shown_path(config_path)
     try:
         data = config_path.read_bytes()
     except OSError as error:
-        named = (
-            source if path or CONFIG_ENV_VAR not in os.environ else f"{source} ({CONFIG_ENV_VAR})"
-        )
-        raise ConfigError(f"{named}: cannot read config: {error.strerror}") from None
+        from_env = not named and CONFIG_ENV_VAR in os.environ
+        shown = f"{source} ({CONFIG_ENV_VAR})" if from_env else source
+        raise ConfigError(f"{shown}: cannot read config: {error.strerror}") from None
     raw, document = _parse_yaml(_decode(data, source), source)
     return raw, document, source
 

@@ -22,7 +22,14 @@ from ticket_assets.config.export import ExportConfig, FieldConfig
 from ticket_assets.config.languages import language_code
 from ticket_assets.config.models import CostLimits, CurrencyConfig, ModelConfig, PriceOverride
 from ticket_assets.config.origins import SettingOrigins, format_validation_error
-from ticket_assets.config.paths import DEFAULT_DATA_DIR, project_path
+from ticket_assets.config.paths import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_PROMPTS_DIR,
+    DEFAULT_TABLES_DIR,
+    default_path,
+    find_config,
+    project_root,
+)
 from ticket_assets.config.quality import BalanceConfig, CardConfig, QualityConfig
 from ticket_assets.config.refresh import RefreshConfig
 from ticket_assets.config.storage import StorageConfig
@@ -79,10 +86,12 @@ class RunConfig(StrictModel):
     # cluster's run launcher spreads over containers or pods (docs/scaling-out.md).
     backfill_partitions_per_run: int | None = Field(default=None, gt=0)
     data_dir: Path = DEFAULT_DATA_DIR
-    tables_dir: Path = Path("tables")
-    prompts_dir: Path = Path("prompts")
+    tables_dir: Path = DEFAULT_TABLES_DIR
+    prompts_dir: Path = DEFAULT_PROMPTS_DIR
     # Where each setting came from (flag, file line), for errors found after loading.
     _origins: SettingOrigins | None = PrivateAttr(default=None)
+    # The project folder relative paths are taken from (the loaded file's; config/paths.py).
+    _root: Path | None = PrivateAttr(default=None)
 
     @field_validator("dataset")
     @classmethod
@@ -186,8 +195,24 @@ class RunConfig(StrictModel):
         `--rows: ...` or `file:line:column: models.default.api_base: ...`."""
         return (self._origins or SettingOrigins("config")).line(key, message)
 
+    @property
+    def root(self) -> Path:
+        """The project folder: the loaded config file's, else that of the one in use."""
+        return self._root or project_root(find_config())
+
     def resolve(self, path: Path) -> Path:
-        return project_path(path)
+        """`path`, relative paths taken from the project folder."""
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def tables_path(self) -> Path:
+        """The tables: the project's own, else the default ones."""
+        return default_path(self.root, self.tables_dir, DEFAULT_TABLES_DIR)
+
+    @property
+    def prompts_path(self) -> Path:
+        """The prompts: the project's own, else the default ones."""
+        return default_path(self.root, self.prompts_dir, DEFAULT_PROMPTS_DIR)
 
     @property
     def data_path(self) -> Path:

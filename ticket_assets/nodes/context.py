@@ -26,7 +26,7 @@ class NodeContext:
     pipeline: Pipeline | None = None
 
     def prompt(self, node: str) -> Prompt:
-        return load_prompt(self.config.resolve(self.config.prompts_dir), node)
+        return load_prompt(self.config.prompts_path, node)
 
     def text_language(self, node: str, target: str) -> str:
         """The language subject and body are in when `node` runs: translated already or not."""

@@ -126,7 +126,7 @@ def _order_problem(
 
 
 def _check_fields(config: RunConfig, nodes: Mapping[str, Node]) -> None:
-    tables_dir = config.resolve(config.tables_dir)
+    tables_dir = config.tables_path
     taken = {*PLAN_COLUMNS, *(c for node in NODES.values() for c in node.writes)}
     taken |= {c for n, node in nodes.items() if n != "topic" for c in node.writes}
     earlier: list[str] = []
@@ -148,7 +148,7 @@ def _check_fields(config: RunConfig, nodes: Mapping[str, Node]) -> None:
 
 def _check_value_tables(config: RunConfig, nodes: Mapping[str, Node]) -> None:
     """Tables that outputs take their values from exist (their content is checked on use)."""
-    tables_dir = config.resolve(config.tables_dir)
+    tables_dir = config.tables_path
     for name, node in nodes.items():
         for column, output in node.outputs.items():
             source = getattr(output, "values", None)

@@ -59,7 +59,7 @@ def resolve_names(config: RunConfig) -> tuple[tuple[str, ...], dict[str, str]]:
     Raises ValueError (a config error on `pipeline`) for an entry that names no node."""
     names: list[str] = []
     plugins: dict[str, str] = {}
-    prompts_dir = config.resolve(config.prompts_dir)
+    prompts_dir = config.prompts_path
     for entry in config.pipeline:
         if ":" in entry:
             name = load_plugin(entry).name
@@ -91,7 +91,7 @@ def node_named(config: RunConfig, name: str, plugins: Mapping[str, str]) -> Node
         return TopicNode(config.fields)
     if name in NODES:
         return NODES[name]
-    return load_declared_node(config.resolve(config.prompts_dir) / f"{name}.yaml")
+    return load_declared_node(config.prompts_path / f"{name}.yaml")
 
 
 @functools.cache

@@ -71,7 +71,7 @@ class TablesResource(dg.ConfigurableResource):
 
     @classmethod
     def for_config(cls, config: RunConfig) -> "TablesResource":
-        return cls(tables_dir=str(config.resolve(config.tables_dir)))
+        return cls(tables_dir=str(config.tables_path))
 
     def get_tables(self) -> Tables:
         return load_tables(Path(self.tables_dir))

@@ -35,7 +35,7 @@ SAMPLE_TEXT = "Sample text."
 def load_tables(config: RunConfig) -> tuple[Tables | None, list[str]]:
     """Every table under tables_dir, validated (labels, weights, synonyms, phrase banks)."""
     try:
-        return Tables.load(config.resolve(config.tables_dir)), []
+        return Tables.load(config.tables_path), []
     except TablesError as error:
         return None, [str(error)]
 

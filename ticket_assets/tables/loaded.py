@@ -15,4 +15,4 @@ def load_tables(directory: Path) -> Tables:
 
 
 def tables_for(config: RunConfig) -> Tables:
-    return load_tables(config.resolve(config.tables_dir))
+    return load_tables(config.tables_path)
