@@ -4,8 +4,14 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV ?= .venv
-# Which interpreter PYTHON is: .venv is rebuilt when it changes.
-PYTHON_ID := $(shell $(PYTHON) -c 'import sys; print(sys.executable, *sys.version_info[:3])' 2>/dev/null)
+# Which interpreter PYTHON is (its path and version): .venv is rebuilt when it changes. A
+# pyenv interpreter that pyenv's shims do not expose (`pyenv global` names another version)
+# is found as the newest installed pyenv version of its number.
+IDENTIFY := -c 'import sys; print(sys.executable, "%d.%d.%d" % sys.version_info[:3])'
+PYTHON_ID := $(shell $(PYTHON) $(IDENTIFY) 2>/dev/null || \
+  PYENV_VERSION="$$(pyenv latest $(patsubst python%,%,$(notdir $(PYTHON))) 2>/dev/null)" \
+  $(PYTHON) $(IDENTIFY) 2>/dev/null)
+PYTHON_EXE := $(firstword $(PYTHON_ID))
 export UV_PYTHON_DOWNLOADS := never
 # Imports read precompiled bytecode even where PYTHONDONTWRITEBYTECODE is set (as in CI).
 export UV_COMPILE_BYTECODE := 1
@@ -39,19 +45,20 @@ ui: $(VENV)/.synced
 
 env: $(VENV)/.synced
 
-$(UV):
+# (After the check that PYTHON is an interpreter; not rebuilt when it changes.)
+$(UV): | $(VENV).python
 	@echo "setting up: installing uv $(UV_VERSION) into .tools/"
-	$(PYTHON) -m venv .tools
+	$(PYTHON_EXE) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # The wheel (dist/), with the default config, prompts and tables inside.
 wheel: $(UV)
 	$(UV) build --wheel
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(VENV).python
-	@echo "setting up: installing the locked dependencies into $(VENV)/ for $(PYTHON_ID) and" \
+$(VENV)/.synced: $(VENV).python $(UV) pyproject.toml uv.lock
+	@echo "setting up: installing the locked dependencies into $(VENV)/ for Python $(lastword $(PYTHON_ID)) and" \
 	  "compiling their bytecode (the first time: a minute or two, then seconds)"
-	$(UV) sync --frozen --all-groups --python "$(firstword $(PYTHON_ID))"
+	$(UV) sync --frozen --all-groups --python "$(PYTHON_EXE)"
 	touch $@
 
 # Rewritten only when PYTHON names another interpreter, so that .venv follows it.
