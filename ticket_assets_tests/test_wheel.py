@@ -102,6 +102,7 @@ def test_init_refuses_an_existing_project_and_force_keeps_your_changes(
     installed: Path, tmp_path: Path
 ) -> None:
     program = installed / "ticket-assets"
+    assert _run([program, "init", "--help"], cwd=tmp_path).startswith("usage: ticket-assets init")
     _run([program, "init", "mine"], cwd=tmp_path)
     mine = tmp_path / "mine"
     refused = subprocess.run(

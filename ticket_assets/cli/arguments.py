@@ -25,7 +25,9 @@ from ticket_assets.config import (
     project_root,
 )
 
-PROG = "python -m ticket_assets"
+# How the user called us, for usage lines and the run lock's note: the installed script
+# (`ticket-assets`, from the wheel) or the module.
+PROG = "ticket-assets" if Path(sys.argv[0]).name == "ticket-assets" else "python -m ticket_assets"
 HELP_FLAGS = ("-h", "--help")
 # The flag behind each config override, so config errors name the flag, not the file.
 OVERRIDE_FLAGS = {
