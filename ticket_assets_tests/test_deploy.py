@@ -85,6 +85,10 @@ def test_the_cluster_config_keeps_its_tables_in_a_lake_on_the_compose_bucket() -
     assert config.storage.postgres_conninfo == "dbname=ducklake"
     assert config.storage.data_path == f"s3://{_env_example()['S3_BUCKET']}/lake/"
     assert "ducklake" in (DEPLOY / "postgres" / "create-databases.sql").read_text()
+    # Its relative paths are taken from deploy/: the image's data/ (writable), tables/, prompts/.
+    assert config.data_path.resolve() == ROOT / "data"
+    assert config.tables_path.resolve() == ROOT / "tables"
+    assert config.prompts_path.resolve() == ROOT / "prompts"
 
 
 def _helm_values() -> dict[str, Any]:
