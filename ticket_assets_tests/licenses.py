@@ -61,7 +61,6 @@ NAMES = {
     "gnu library or lesser general public license (lgpl)": "LGPL",
     "dual license": "BSD-3-Clause OR Apache-2.0",
 }
-_OPERATOR = re.compile(r"\s+(AND|OR|WITH)\s+|[()]")
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def license_of(dist: Distribution) -> tuple[str, str]:
         return expression.strip(), "License-Expression"
     text = (metadata.get("License") or "").strip()
     first_line = text.splitlines()[0].strip() if text else ""
-    if first_line and len(first_line) < 60 and first_line.lower() in NAMES:
+    if first_line.lower() in NAMES:
         return NAMES[first_line.lower()], "License"
     classifiers = [
         c.split("::")[-1].strip()
@@ -112,17 +111,15 @@ def is_compatible(expression: str) -> bool:
     """Whether an SPDX-like expression allows distribution beside LGPL-3.0-or-later code:
     every term of an AND, and one term of an OR (left to right, no precedence needed for
     the expressions our dependencies use)."""
-    if " WITH " in expression:  # an exception only adds permissions
-        expression = re.sub(r"\s+WITH\s+\S+", "", expression)
-    alternatives = [part for part in re.split(r"\s+OR\s+", expression.strip("() "))]
+    expression = re.sub(r"\s+WITH\s+\S+", "", expression)  # an exception only adds rights
     return any(
-        all(_known_compatible(term) for term in re.split(r"\s+AND\s+", option.strip("() ")))
-        for option in alternatives
+        all(_known_compatible(term) for term in re.split(r"\s+AND\s+", option))
+        for option in re.split(r"\s+OR\s+", expression)
     )
 
 
 def _known_compatible(term: str) -> bool:
-    term = _OPERATOR.sub(" ", term).strip()
+    term = term.strip("() ")
     return term in COMPATIBLE or term.startswith(COMPATIBLE_PREFIXES)
 
 
