@@ -56,8 +56,9 @@ wheel: $(UV)
 	$(UV) build --wheel
 
 $(VENV)/.synced: $(VENV).python $(UV) pyproject.toml uv.lock
-	@echo "setting up: installing the locked dependencies into $(VENV)/ for Python $(lastword $(PYTHON_ID)) and" \
-	  "compiling their bytecode (the first time: a minute or two, then seconds)"
+	@echo "setting up: installing the locked dependencies into $(VENV)/ for Python" \
+	  "$(lastword $(PYTHON_ID)) and compiling their bytecode (the first time: a minute or" \
+	  "two, then seconds)"
 	$(UV) sync --frozen --all-groups --python "$(PYTHON_EXE)"
 	touch $@
 

@@ -157,7 +157,9 @@ def test_helm_values_keep_the_project_run_queue_and_pools(tmp_path: Path) -> Non
 def test_the_dockerfile_ships_what_a_run_reads_and_runs_as_a_user() -> None:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     copied = " ".join(re.findall(r"^COPY (.+)$", text, flags=re.MULTILINE))
-    for needed in ("uv.lock", "ticket_assets", "prompts", "tables", "ticket_assets.yaml"):
+    # The license texts too: the image distributes the code (and its metadata names them).
+    needed_files = ("uv.lock", "ticket_assets", "prompts", "tables", "ticket_assets.yaml")
+    for needed in (*needed_files, "LICENSE", "COPYING"):
         assert needed in copied, needed
     assert "workspace.yaml" in copied and "deploy" in copied
     assert "uv sync --frozen --no-dev" in text
