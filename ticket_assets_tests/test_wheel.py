@@ -87,15 +87,30 @@ def test_init_run_and_ui_from_the_installed_wheel(installed: Path, tmp_path: Pat
     report = check_frame(ticket_schema(config, tables, export.columns), export)
     assert report.passed, report.summary
     assert (demo / "data" / "exports" / "README.md").is_file()
-    # Nothing was written inside the installed package.
-    site = next((installed.parent / "lib").glob("python3*/site-packages/ticket_assets"))
-    assert not (site / "defaults" / "data").exists()
 
     with running_ui(None, None, demo, program=[str(program)]) as ui:
         keys = {node["assetKey"]["path"][-1] for node in ui.graphql(ASSET_KEYS, {})["assetNodes"]}
     assert set(build_pipeline(config).names) <= keys
     assert len(set(build_pipeline(config).names)) == 6
     assert (demo / "data" / "dagster_home" / "dagster.yaml").is_file()
+
+
+def test_without_a_project_the_built_in_defaults_run_with_data_in_this_folder(
+    installed: Path, tmp_path: Path
+) -> None:
+    _run([installed / "ticket-assets", "run", "--rows", "8", "--languages", "en"], cwd=tmp_path)
+    assert len(pd.read_parquet(tmp_path / "data" / "exports" / "tickets.parquet")) == 8
+    # Nothing was written inside the installed package, whose defaults were used.
+    site = next((installed.parent / "lib").glob("python3*/site-packages/ticket_assets"))
+    written = {path.name for path in (site / "defaults").iterdir()}
+    assert written == {
+        "ticket_assets.yaml",
+        "prompts",
+        "tables",
+        "workspace.yaml",
+        "dagster.yaml",
+        "deploy",
+    }
 
 
 def test_init_refuses_an_existing_project_and_force_keeps_your_changes(
